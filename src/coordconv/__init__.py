@@ -1,0 +1,34 @@
+"""CoordConv for PyTorch: convolutions that know where they are looking.
+
+Liu et al., 2018, "An intriguing failing of convolutional neural networks and the CoordConv
+solution" (arXiv 1807.03247). The library is ``coords`` / ``AddCoords``, the CoordConv layers
+and ``convert``; the paper's reproduction lives in ``coordconv.experiments`` (not imported here).
+"""
+
+from coordconv.conversion import convert
+from coordconv.grid import coord_channels, coords
+from coordconv.layers import (
+    AddCoords,
+    CoordConv1d,
+    CoordConv2d,
+    CoordConv3d,
+    CoordConvTranspose1d,
+    CoordConvTranspose2d,
+    CoordConvTranspose3d,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddCoords",
+    "CoordConv1d",
+    "CoordConv2d",
+    "CoordConv3d",
+    "CoordConvTranspose1d",
+    "CoordConvTranspose2d",
+    "CoordConvTranspose3d",
+    "__version__",
+    "convert",
+    "coord_channels",
+    "coords",
+]

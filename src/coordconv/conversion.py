@@ -1,0 +1,120 @@
+"""``convert()``: turn the convolutions of any model into CoordConvs without changing its outputs."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import warnings
+from collections.abc import Callable, Sequence
+
+from torch import nn
+from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.lazy import LazyModuleMixin
+
+from coordconv.layers import (
+    CoordConv1d,
+    CoordConv2d,
+    CoordConv3d,
+    CoordConvTranspose1d,
+    CoordConvTranspose2d,
+    CoordConvTranspose3d,
+)
+
+__all__ = ["convert"]
+
+Include = str | Sequence[str] | Callable[[str, nn.Module], bool] | None
+
+_TWINS: dict[type[nn.Module], type[_ConvNd]] = {
+    nn.Conv1d: CoordConv1d,
+    nn.Conv2d: CoordConv2d,
+    nn.Conv3d: CoordConv3d,
+    nn.ConvTranspose1d: CoordConvTranspose1d,
+    nn.ConvTranspose2d: CoordConvTranspose2d,
+    nn.ConvTranspose3d: CoordConvTranspose3d,
+}
+
+
+def _selector(include: Include) -> Callable[[str, nn.Module], bool]:
+    if include is None:
+        return lambda name, module: True
+    if callable(include):
+        return include
+    patterns = [include] if isinstance(include, str) else list(include)
+    return lambda name, module: any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _twin(conv: _ConvNd, with_r: bool) -> _ConvNd:
+    """The CoordConv twin of a plain conv: same options and weights, zero coordinate weights."""
+    kwargs = dict(
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=conv.bias is not None,
+        padding_mode=conv.padding_mode,
+        device=conv.weight.device,
+        dtype=conv.weight.dtype,
+    )
+    if conv.transposed:
+        kwargs["output_padding"] = conv.output_padding
+    twin = _TWINS[type(conv)](
+        conv.in_channels, conv.out_channels, conv.kernel_size, with_r=with_r, **kwargs
+    )
+    twin.weight = conv.weight
+    twin.bias = conv.bias
+    twin.coord_weight.data.zero_()
+    twin.coord_weight.requires_grad_(conv.weight.requires_grad)
+    twin.train(conv.training)
+    return twin
+
+
+def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) -> nn.Module:
+    """Return a copy of ``model`` whose convolutions are CoordConvs with identical outputs.
+
+    Every ``nn.Conv{1,2,3}d`` / ``nn.ConvTranspose{1,2,3}d`` (exact types) that ``include``
+    selects becomes its CoordConv twin: same options, the original ``weight`` and ``bias`` (copied
+    with the model), and ``coord_weight`` set to zero, so outputs are unchanged until training
+    moves the coordinate weights. The input model is not modified.
+
+    Args:
+        model: any module (a conv itself, ``Sequential``, ``ModuleDict``, a ResNet, ...).
+        with_r: give the new layers the radius channel too.
+        include: which convs to convert: ``None`` (all), a glob or list of globs matched with
+            ``fnmatch`` against the dotted module name (e.g. ``"layer1.*"``; the root is ``""``),
+            or a predicate ``(name, module) -> bool``.
+
+    Subclasses of the conv types are skipped with a warning (their ``forward`` may differ);
+    uninitialised lazy convs raise ``ValueError``.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 1, 1))
+        >>> convert(net, include="0")[0]
+        CoordConv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), with_r=False)
+    """
+    select = _selector(include)
+    model = copy.deepcopy(model)
+    targets = []
+    for name, module in model.named_modules():
+        if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
+            raise ValueError(
+                f"convert: module {name or '<root>'} ({type(module).__name__}) has uninitialised "
+                f"lazy parameters; run one forward pass to materialise them, then convert"
+            )
+        if not isinstance(module, _ConvNd) or type(module) in _TWINS.values():
+            continue
+        if type(module) not in _TWINS:
+            warnings.warn(
+                f"convert: skipping {name or '<root>'}: {type(module).__name__} subclasses a "
+                f"torch conv and may override forward; convert it by hand if that is safe",
+                stacklevel=2,
+            )
+            continue
+        if select(name, module):
+            targets.append((name, module))
+    for name, module in targets:
+        twin = _twin(module, with_r)  # type: ignore[arg-type]
+        if name == "":
+            return twin
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child, twin)
+    return model
