@@ -1,4 +1,4 @@
-"""``convert()``: turn the convolutions of any model into CoordConvs without changing its outputs."""
+"""``convert()``: turn a model's convolutions into CoordConvs without changing its outputs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import copy
 import fnmatch
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import torch
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.lazy import LazyModuleMixin
@@ -18,13 +20,14 @@ from coordconv.layers import (
     CoordConvTranspose1d,
     CoordConvTranspose2d,
     CoordConvTranspose3d,
+    _CoordConvBase,
 )
 
 __all__ = ["convert"]
 
 Include = str | Sequence[str] | Callable[[str, nn.Module], bool] | None
 
-_TWINS: dict[type[nn.Module], type[_ConvNd]] = {
+_TWINS: dict[type[nn.Module], type[_CoordConvBase]] = {
     nn.Conv1d: CoordConv1d,
     nn.Conv2d: CoordConv2d,
     nn.Conv3d: CoordConv3d,
@@ -43,9 +46,9 @@ def _selector(include: Include) -> Callable[[str, nn.Module], bool]:
     return lambda name, module: any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def _twin(conv: _ConvNd, with_r: bool) -> _ConvNd:
+def _twin(conv: _ConvNd, with_r: bool) -> _CoordConvBase:
     """The CoordConv twin of a plain conv: same options and weights, zero coordinate weights."""
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         stride=conv.stride,
         padding=conv.padding,
         dilation=conv.dilation,
@@ -62,7 +65,8 @@ def _twin(conv: _ConvNd, with_r: bool) -> _ConvNd:
     )
     twin.weight = conv.weight
     twin.bias = conv.bias
-    twin.coord_weight.data.zero_()
+    with torch.no_grad():
+        twin.coord_weight.zero_()
     twin.coord_weight.requires_grad_(conv.weight.requires_grad)
     twin.train(conv.training)
     return twin
@@ -95,7 +99,7 @@ def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) 
     model = copy.deepcopy(model)
     targets = []
     for name, module in model.named_modules():
-        if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
+        if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():  # type: ignore[misc]
             raise ValueError(
                 f"convert: module {name or '<root>'} ({type(module).__name__}) has uninitialised "
                 f"lazy parameters; run one forward pass to materialise them, then convert"
@@ -112,7 +116,7 @@ def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) 
         if select(name, module):
             targets.append((name, module))
     for name, module in targets:
-        twin = _twin(module, with_r)  # type: ignore[arg-type]
+        twin = _twin(module, with_r)
         if name == "":
             return twin
         parent_name, _, child = name.rpartition(".")

@@ -41,11 +41,7 @@ _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 def _capturing() -> bool:
     """True while tracing, compiling or exporting: build grids in-graph, skip all caches."""
-    return (
-        torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-        or torch.onnx.is_in_onnx_export()
-    )
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
 
 
 def _grid(
@@ -54,17 +50,21 @@ def _grid(
     with_r: bool,
     device: torch.device,
     dtype: torch.dtype,
+    capturing: bool,
 ) -> Tensor:
     """``(1, d, *spatial)`` coordinate grid, from the owner's cache unless capturing a graph."""
-    if _capturing():
-        return coords(spatial, with_r=with_r, device=device, dtype=dtype)[None]
+    if capturing:
+        grid = coords(spatial, with_r=with_r, device=device, dtype=dtype)
+        # Adding to a fresh buffer gives inductor a plain layout: with dynamic shapes it fails
+        # to order the strides of the stacked grid when the weight needs a gradient (torch 2.13).
+        return torch.zeros((1, *grid.shape), device=device, dtype=dtype) + grid
     key = (spatial, device, dtype)
-    grid = cache.get(key)
-    if grid is None:
+    cached = cache.get(key)
+    if cached is None:
         if len(cache) >= _MAX_CACHED_GRIDS:
             cache.clear()
-        grid = cache[key] = coords(spatial, with_r=with_r, device=device, dtype=dtype)[None]
-    return grid
+        cached = cache[key] = coords(spatial, with_r=with_r, device=device, dtype=dtype)[None]
+    return cached
 
 
 def _check_input(layer: str, x: Tensor, rank: int, channels: int | None) -> None:
@@ -122,7 +122,7 @@ class AddCoords(nn.Module):
         unbatched = x.dim() == self.rank + 1
         batch = x[None] if unbatched else x
         spatial = tuple(batch.shape[2:])
-        grid = _grid(self._grid_cache, spatial, self.with_r, x.device, x.dtype)
+        grid = _grid(self._grid_cache, spatial, self.with_r, x.device, x.dtype, _capturing())
         out = torch.cat([batch, grid.expand(batch.shape[0], *grid.shape[1:])], dim=1)
         return out[0] if unbatched else out
 
@@ -139,7 +139,7 @@ class _CoordMap(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, coord_weight: Tensor, bias: Tensor | None, grid: Tensor, conv: Any
     ) -> Tensor:
         ctx.grid, ctx.conv, ctx.has_bias = grid, conv, bias is not None
@@ -147,7 +147,7 @@ class _CoordMap(torch.autograd.Function):
         return conv(grid, coord_weight, bias)
 
     @staticmethod
-    def backward(ctx: Any, grad_map: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_map: Tensor) -> tuple[Tensor | None, ...]:
         grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             shape, dtype, device = ctx.weight_meta
@@ -244,9 +244,10 @@ class _CoordConvBase(_ConvNd):
     ) -> Tensor:
         """The plain layer's convolution with the given weight, bias and groups."""
         rank = len(self.kernel_size)
+        fn: Any
         if self.transposed:
             fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
-            return fn(  # type: ignore[operator]
+            return fn(
                 x, weight, bias, self.stride, self.padding, output_padding, groups, self.dilation
             )
         fn = (F.conv1d, F.conv2d, F.conv3d)[rank - 1]
@@ -254,35 +255,44 @@ class _CoordConvBase(_ConvNd):
         if self.padding_mode != "zeros":
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             padding = 0
-        return fn(x, weight, bias, self.stride, padding, self.dilation, groups)  # type: ignore[operator]
+        return fn(x, weight, bias, self.stride, padding, self.dilation, groups)
 
-    def coord_map(self, spatial: tuple[int, ...], x: Tensor, output_padding: Any = None) -> Tensor:
+    def coord_map(
+        self,
+        spatial: tuple[int, ...],
+        x: Tensor,
+        output_padding: list[int] | None = None,
+        capturing: bool = False,
+    ) -> Tensor:
         """The coordinates' contribution (bias included): ``(1, out_channels, *out_spatial)``."""
-        grid = _grid(self._grid_cache, spatial, self.with_r, x.device, x.dtype)
-        weight, conv_kw = self.full_coord_weight(), {"groups": 1, "output_padding": output_padding}
-        if _capturing():
-            return self._conv(grid, weight, self.bias, **conv_kw)
+        grid = _grid(self._grid_cache, spatial, self.with_r, x.device, x.dtype, capturing)
+        weight, bias = self.full_coord_weight(), self.bias
+        conv = functools.partial(self._conv, groups=1, output_padding=output_padding)
+        if capturing:
+            return conv(grid, weight, bias)
         if self.cache_coord_map and not self.training:
-            params = [p for p in (self.weight, self.coord_weight, self.bias) if p is not None]
-            key = (grid.shape, x.device, x.dtype, str(output_padding)) + tuple(
-                (p.data_ptr(), p._version) for p in params
-            )
+            params = [p for p in (self.weight, self.coord_weight, bias) if p is not None]
+            versions = [(p.data_ptr(), p._version) for p in params]
+            key = (grid.shape, x.device, x.dtype, str(output_padding), *versions)
             cached = self._map_cache.get(key)
             if cached is None:
                 if len(self._map_cache) >= _MAX_CACHED_GRIDS:
                     self._map_cache.clear()
                 with torch.no_grad():
-                    cached = self._map_cache[key] = self._conv(grid, weight, self.bias, **conv_kw)
+                    cached = self._map_cache[key] = conv(grid, weight, bias)
             return cached
-        conv = functools.partial(self._conv, **conv_kw)
-        return _CoordMap.apply(weight, self.bias, grid, conv)
+        needs_grad = weight.requires_grad or (bias is not None and bias.requires_grad)
+        if not (needs_grad and torch.is_grad_enabled()):
+            return conv(grid, weight, bias)
+        return _CoordMap.apply(weight, bias, grid, conv)
 
     def _coord_forward(self, input: Tensor, output_size: list[int] | None) -> Tensor:
         name = type(self).__name__
         rank = len(self.kernel_size)
+        capturing = _capturing()
         _check_input(name, input, rank, self.in_channels)
         x = input[None] if input.dim() == rank + 1 else input
-        if not self.transposed and not isinstance(self.padding, str) and not _capturing():
+        if not self.transposed and not isinstance(self.padding, str) and not capturing:
             pad = self.padding
             for n, p, k, d in zip(x.shape[2:], pad, self.kernel_size, self.dilation, strict=True):
                 if n + 2 * p < d * (k - 1) + 1:
@@ -297,7 +307,8 @@ class _CoordConvBase(_ConvNd):
                 x, output_size, self.stride, self.padding, self.kernel_size, rank, self.dilation
             )
         out = self._conv(x, self.weight, None, groups=self.groups, output_padding=output_padding)
-        out = out.add_(self.coord_map(tuple(x.shape[2:]), x, output_padding))
+        coord_map = self.coord_map(tuple(x.shape[2:]), x, output_padding, capturing)
+        out = out + coord_map if capturing else out.add_(coord_map)  # in place: nothing saved
         return out if x is input else out[0]
 
     def extra_repr(self) -> str:
@@ -305,7 +316,6 @@ class _CoordConvBase(_ConvNd):
         if self.coord_kernel_size is not None:
             s += f", coord_kernel_size={self.coord_kernel_size}"
         return s
-
 
 
 class _CoordConvNd(_CoordConvBase):

@@ -1,0 +1,152 @@
+"""Overhead of CoordConv2d over a plain nn.Conv2d, beside the concat reference (AddCoords + conv).
+
+For each configuration the three layers are measured in the same run, in interleaved rounds
+(best of ``--rounds``): forward time in train mode, forward + backward time (upstream gradient
+``randn_like(output)``; the input requires grad, as for a layer inside a network), eval-mode
+forward under ``torch.no_grad()`` (ours with ``cache_coord_map=True``: frozen weights) and the
+bytes autograd saves for backward, counted with ``saved_tensors_hooks`` (deterministic).
+Ratios are printed against the plain conv of the same configuration.
+
+    python benchmarks/layer_overhead.py            # the whole grid (a few minutes on 2 cores)
+    python benchmarks/layer_overhead.py --quick    # the two headline configurations
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from coordconv import AddCoords, CoordConv2d
+
+
+@dataclass(frozen=True)
+class Case:
+    channels: int
+    size: int
+    batch: int
+    kernel: int
+
+    @property
+    def out_channels(self) -> int:
+        return max(32, self.channels)
+
+
+def layers(case: Case) -> dict[str, nn.Module]:
+    torch.manual_seed(0)
+    c, o, k = case.channels, case.out_channels, case.kernel
+    ours = CoordConv2d(c, o, k, padding=k // 2)
+    ours.cache_coord_map = True  # used only in eval mode
+    return {
+        "plain": nn.Conv2d(c, o, k, padding=k // 2),
+        "concat": nn.Sequential(AddCoords(2), nn.Conv2d(c + 2, o, k, padding=k // 2)),
+        "ours": ours,
+    }
+
+
+def saved_bytes(layer: nn.Module, x: torch.Tensor) -> int:
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x)
+    return total
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def measure(case: Case, rounds: int) -> dict[str, dict[str, float]]:
+    mods = layers(case)
+    x = torch.randn(case.batch, case.channels, case.size, case.size, requires_grad=True)
+    upstream = torch.randn(case.batch, case.out_channels, case.size, case.size)
+    repeats = 1 if case.batch * case.size**2 * case.channels > 2_000_000 else 5
+    results: dict[str, dict[str, float]] = {name: {} for name in mods}
+    for name, layer in mods.items():
+        results[name]["saved_bytes"] = saved_bytes(layer.train(), x)
+
+    def fwd(layer: nn.Module) -> None:
+        layer(x)
+
+    def fwd_bwd(layer: nn.Module) -> None:
+        layer(x).backward(upstream)
+
+    def eval_fwd(layer: nn.Module) -> None:
+        with torch.no_grad():
+            layer(x)
+
+    for layer in mods.values():  # warm-up (allocator, kernels, caches)
+        fwd_bwd(layer.train())
+        eval_fwd(layer.eval())
+    for _ in range(rounds):
+        for name, layer in mods.items():
+            layer.train()
+            for key, fn in (("forward", fwd), ("forward_backward", fwd_bwd)):
+                t = best_time(lambda fn=fn, layer=layer: fn(layer), repeats)
+                results[name][key] = min(results[name].get(key, t), t)
+            layer.eval()
+            t = best_time(lambda layer=layer: eval_fwd(layer), repeats)
+            results[name]["eval_forward"] = min(results[name].get("eval_forward", t), t)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the two headline cases")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (best of)")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--json", default=None, help="also write all numbers to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        cases = [Case(3, 64, 32, 3), Case(64, 64, 32, 3)]
+    else:
+        grid = itertools.product([1, 3, 16, 64], [64, 128], [1, 32], [1, 3])
+        cases = [Case(*values) for values in grid]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.rounds}")
+    print("ratios to plain conv, each as concat/ours; plain ms = plain forward+backward")
+    print(
+        f"| {'C->out':<7} | {'HxW':<7} | {'N':>3} | {'k':>2} | {'plain ms':>9} | {'fwd':>11} | "
+        f"{'fwd+bwd':>11} | {'eval fwd':>11} | {'saved mem':>11} |"
+    )
+    print("|" + "|".join("-" * w for w in (9, 9, 5, 4, 11, 13, 13, 13, 13)) + "|")
+    rows = []
+    for case in cases:
+        r = measure(case, args.rounds)
+        p = r["plain"]
+
+        def ratio(metric: str, r: dict[str, dict[str, float]] = r) -> str:
+            base = r["plain"][metric]
+            return f"{r['concat'][metric] / base:5.2f}/{r['ours'][metric] / base:5.2f}"
+
+        print(
+            f"| {f'{case.channels}->{case.out_channels}':<7} | {f'{case.size}x{case.size}':<7} | "
+            f"{case.batch:>3} | {case.kernel:>2} | {p['forward_backward'] * 1e3:9.2f} | "
+            f"{ratio('forward'):>11} | {ratio('forward_backward'):>11} | "
+            f"{ratio('eval_forward'):>11} | {ratio('saved_bytes'):>11} |",
+            flush=True,
+        )
+        rows.append({"case": asdict(case), "results": r})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"torch": torch.__version__, "threads": args.threads, "rows": rows}, f)
+
+
+if __name__ == "__main__":
+    main()
