@@ -1,0 +1,232 @@
+"""``coordconv`` command line: data | train | reproduce | report (a thin face over experiments)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+app = typer.Typer(
+    help="CoordConv: the Not-so-Clevr data, training the paper's toy tasks, the grid and its report.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+class TaskName(str, Enum):
+    classification = "classification"
+    regression = "regression"
+    rendering = "rendering"
+
+
+class ModelName(str, Enum):
+    conv = "conv"
+    coordconv = "coordconv"
+
+
+class SplitName(str, Enum):
+    uniform = "uniform"
+    quadrant = "quadrant"
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def data(
+    out: Annotated[Path, typer.Option(help="folder for notsoclevr.npz and notsoclevr.png")] = Path(
+        "data"
+    ),
+    canvas: Annotated[int, typer.Option(help="canvas side in pixels")] = 64,
+    square: Annotated[int, typer.Option(help="square side in pixels (odd)")] = 9,
+    seed: Annotated[int, typer.Option(help="seed of the uniform split")] = 0,
+) -> None:
+    """Write Not-so-Clevr (centres, one-hots, squares, both splits) to one .npz and a figure."""
+    import numpy as np
+
+    from coordconv.experiments.data import NotSoClevr, make_split
+    from coordconv.experiments.io import atomic_write
+    from coordconv.experiments.report import plot_dataset
+
+    try:
+        dataset = NotSoClevr(canvas, square)
+    except ValueError as err:
+        _fail(str(err))
+    arrays = dataset.to_numpy()
+    for kind in ("uniform", "quadrant"):
+        train_idx, test_idx = make_split(dataset, kind, seed=seed)
+        arrays[f"{kind}_train"], arrays[f"{kind}_test"] = train_idx.numpy(), test_idx.numpy()
+    npz = atomic_write(out / "notsoclevr.npz", lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
+    png = plot_dataset(out / "notsoclevr.png", canvas, square, seed)
+    console.print(f"{dataset}: wrote {npz} and {png}")
+
+
+@app.command()
+def train(
+    task: Annotated[TaskName, typer.Option(help="which toy task")],
+    model: Annotated[ModelName, typer.Option(help="the paper's conv baseline or CoordConv")],
+    split: Annotated[SplitName, typer.Option(help="uniform (random 80/20) or quadrant")],
+    out: Annotated[Path, typer.Option(help="run folder (checkpoint.pt, result.json)")],
+    epochs: Annotated[int | None, typer.Option(help="epochs (default: the recipe's)")] = None,
+    seed: Annotated[int, typer.Option(help="model init and batch order")] = 0,
+    batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
+    lr: Annotated[float | None, typer.Option(help="peak learning rate")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="L2 on kernels")] = None,
+    lr_schedule: Annotated[str | None, typer.Option(help="constant | cosine")] = None,
+    width: Annotated[int | None, typer.Option(help="channel multiplier m")] = None,
+    kernel: Annotated[int | None, typer.Option(help="deconv kernel of conv baselines")] = None,
+    canvas: Annotated[int | None, typer.Option(help="canvas side")] = None,
+    square: Annotated[int | None, typer.Option(help="square side (odd)")] = None,
+    stop_at_target: Annotated[
+        bool | None, typer.Option(help="stop once the training metric meets the target")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="torch intra-op threads")] = 2,
+    device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace a run already in --out")] = False,
+) -> None:
+    """Train one model on one task and split; writes result.json and a checkpoint every epoch."""
+    from coordconv.experiments.train import (
+        NonFiniteLossError,
+        RunExistsError,
+        make_config,
+    )
+    from coordconv.experiments.train import train as run_training
+
+    overrides: dict[str, Any] = dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        lr_schedule=lr_schedule,
+        width=width,
+        kernel=kernel,
+        canvas=canvas,
+        square=square,
+        stop_at_target=stop_at_target,
+    )
+    try:
+        cfg = make_config(
+            task.value,
+            model.value,
+            split.value,
+            seed=seed,
+            threads=threads,
+            device=device,
+            **overrides,
+        )
+    except ValueError as err:
+        _fail(str(err))
+    console.print(f"config: {json.dumps(cfg.__dict__, default=str)}")
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    ) as bar:
+        job = bar.add_task(f"{task.value}/{model.value}/{split.value}", total=cfg.epochs, info="")
+
+        def show(entry: dict[str, Any]) -> None:
+            info = " ".join(
+                f"{part} {k}={v:.4f}" for part in ("train", "test") for k, v in entry[part].items()
+            )
+            bar.update(job, completed=entry["epoch"], info=f"{entry['seconds']:.1f}s {info}")
+
+        try:
+            result = run_training(cfg, out, resume=resume, overwrite=overwrite, progress=show)
+        except (RunExistsError, NonFiniteLossError, ValueError) as err:
+            _fail(str(err))
+        except KeyboardInterrupt:
+            console.print(
+                f"interrupted: the last finished epoch is saved; continue with --resume --out {out}"
+            )
+            raise typer.Exit(code=130) from None
+    final = result["final"]
+    console.print(
+        f"done: train {final['train']}\n      test  {final['test']}\n"
+        f"      time to target {final['time_to_target_s']} s, {result['params']:,} params, "
+        f"{result['examples_per_s']:.0f} examples/s -> {out / 'result.json'}"
+    )
+
+
+@app.command()
+def reproduce(
+    out: Annotated[Path, typer.Option(help="report folder (runs/ inside)")] = Path("reports/quick"),
+    quick: Annotated[
+        bool, typer.Option("--quick/--full", help="reduced budget or the full grid")
+    ] = True,
+    seeds: Annotated[
+        int | None, typer.Option(help="seeds per cell (default: 1 quick, 3 full)")
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option(help="worker processes (threads are split between them)")
+    ] = 1,
+    canvas: Annotated[int | None, typer.Option(help="canvas side (tests use a small one)")] = None,
+    epochs: Annotated[int | None, typer.Option(help="override every run's epochs")] = None,
+) -> None:
+    """Run the whole grid (3 tasks x 2 models x 2 splits x seeds), resumably, then write REPORT.md."""
+    from coordconv.experiments.report import build_report
+    from coordconv.experiments.reproduce import grid, run_grid, threads_per_job
+
+    mode = "quick" if quick else "full"
+    common = {k: v for k, v in dict(canvas=canvas, epochs=epochs).items() if v is not None}
+    try:
+        configs = grid(mode, seeds, threads=threads_per_job(jobs), **common)
+    except ValueError as err:
+        _fail(str(err))
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]grid"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    ) as bar:
+        job = bar.add_task("grid", total=len(configs), info="")
+
+        def done(name: str, final: dict[str, Any], n: int, total: int) -> None:
+            bar.update(job, completed=n, info=f"{name}: test {final['test']}")
+
+        try:
+            run_grid(out, configs, mode=mode, jobs=jobs, on_done=done)
+        except KeyboardInterrupt:
+            console.print(f"interrupted: re-run the same command to resume ({out})")
+            raise typer.Exit(code=130) from None
+    command = " ".join(["coordconv", *sys.argv[1:]])
+    path = build_report(out, command=command)
+    console.print(f"grid done in {time.perf_counter() - started:.0f} s -> {path}")
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Argument(help="a folder written by `coordconv reproduce`")],
+) -> None:
+    """Rebuild REPORT.md, results.json and the figures from OUT/runs without training."""
+    from coordconv.experiments.report import build_report
+
+    try:
+        path = build_report(out)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    console.print(f"wrote {path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

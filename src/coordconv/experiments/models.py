@@ -1,0 +1,247 @@
+"""The paper's models for the three toy tasks, declared as data and built from the library's layers.
+
+A model is a ``ModelConfig`` (task, kind, channel multiplier, kernel size); ``build_model`` turns it
+into an ``nn.Sequential``. Every model takes and returns the task's own units through fixed,
+parameter-free adapters: centres in pixels are mapped to the library's ``[-1, 1]`` coordinate
+convention on the way in, so the tiled input and the CoordConv channels share one scale, and the
+regression models predict centres in that same ``[-1, 1]`` scale (``tasks.py`` converts to pixels).
+
+==============  =========  ==============================================================  ======
+task            kind       layers (m = width, k = kernel)                                  params
+==============  =========  ==============================================================  ======
+classification  coordconv  tile (x, y) -> CoordConv 1x1 32 -> 1x1 32, 64, 64 -> 1x1 1       7,553
+classification  conv       (x, y) as 1x1 -> 6 stride-2 deconvs 64m,64m,64m,32m,32m,1        46,465
+regression      coordconv  one-hot -> CoordConv 1x1 8 -> 1x1 8, 8 -> 3x3 8 -> 3x3 2 -> max    906
+regression      conv       uniform: 4 x (3x3 16m, ReLU; pool x3) -> dense 64 -> dense 2     72,850
+regression      conv       quadrant: 3x3 16m, 5 x (3x3 stride-2 16m), 3x3 2 -> average     12,050
+rendering       coordconv  the classification model -> softmax over pixels -> 3x3 8m, 8m,   11,850
+                           16m, 16m, 1
+rendering       conv       the classification deconv stack, one logit per pixel            46,465
+==============  =========  ==============================================================  ======
+
+(params for m = 1 and deconv k = 2; ``count_params`` gives the exact number for any config.)
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from coordconv import CoordConv2d
+
+__all__ = ["KINDS", "ModelConfig", "build_model", "count_params"]
+
+KINDS = ("conv", "coordconv")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What defines one of the paper's models."""
+
+    task: str  # classification | regression | rendering
+    kind: str  # conv (the paper's baseline) | coordconv
+    canvas: int = 64  # image side in pixels
+    width: int = 1  # channel multiplier m
+    kernel: int = 2  # kernel of the stride-2 deconvs (conv baselines of classification/rendering)
+    regression_conv: str = (
+        "pooled"  # conv regression baseline: pooled (uniform) | strided (quadrant)
+    )
+    with_r: bool = False  # CoordConv models: add the radius channel
+    onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input (1 = the paper)
+    softmax_peak: str = "sum"  # CoordConv rendering: normalise the pixel softmax by its sum or max
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"model kind must be one of {KINDS}, got {self.kind!r}")
+        if self.task not in ("classification", "regression", "rendering"):
+            raise ValueError(f"unknown task {self.task!r}")
+        if self.regression_conv not in ("pooled", "strided"):
+            raise ValueError(
+                f"regression_conv must be 'pooled' or 'strided', got {self.regression_conv!r}"
+            )
+        if self.width < 1 or self.kernel < 1:
+            raise ValueError(f"width and kernel must be >= 1, got {self.width}, {self.kernel}")
+        if self.canvas & (self.canvas - 1) and self.kind == "conv" and self.task != "regression":
+            raise ValueError(
+                f"the deconv baseline doubles a 1x1 input: canvas must be a power of two, "
+                f"got {self.canvas}"
+            )
+
+
+class PixelsToUnit(nn.Module):
+    """Centres in pixels ``(N, 2)`` -> ``[-1, 1]`` (the library's coordinate convention)."""
+
+    def __init__(self, canvas: int) -> None:
+        super().__init__()
+        self.canvas = canvas
+
+    def forward(self, centres: Tensor) -> Tensor:
+        return centres * (2.0 / (self.canvas - 1)) - 1.0
+
+    def extra_repr(self) -> str:
+        return f"canvas={self.canvas}"
+
+
+class Scale(nn.Module):
+    """Multiply by a fixed ``gain`` (no parameters)."""
+
+    def __init__(self, gain: float) -> None:
+        super().__init__()
+        self.gain = gain
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.gain
+
+    def extra_repr(self) -> str:
+        return f"gain={self.gain}"
+
+
+class Tile(nn.Module):
+    """``(N, C)`` -> ``(N, C, size, size)``: each value repeated over the canvas (a view)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x[:, :, None, None].expand(-1, -1, self.size, self.size)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
+class GlobalPool(nn.Module):
+    """``(N, C, H, W)`` -> ``(N, C)`` by the maximum or the mean over positions."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.amax(dim=(2, 3)) if self.mode == "max" else x.mean(dim=(2, 3))
+
+    def extra_repr(self) -> str:
+        return self.mode
+
+
+class PixelSoftmax(nn.Module):
+    """Softmax over all pixels of a one-channel map: ``(N, H*W)`` logits -> ``(N, 1, H, W)``.
+
+    ``peak="sum"`` is the plain softmax (the map sums to 1); ``peak="max"`` divides it by its
+    maximum, i.e. ``exp(logits - max(logits))``: the same map, with its peak at exactly 1. At
+    initialisation the plain softmax is ~1/(H*W) everywhere, which starves both the layers after
+    it (inputs ~2e-4) and its own gradient (``p(1-p)``); the max-normalised map starts near 1.
+    """
+
+    def __init__(self, size: int, peak: str = "sum") -> None:
+        super().__init__()
+        if peak not in ("sum", "max"):
+            raise ValueError(f"peak must be 'sum' or 'max', got {peak!r}")
+        self.size = size
+        self.peak = peak
+
+    def forward(self, logits: Tensor) -> Tensor:
+        if self.peak == "max":
+            probs = (logits - logits.amax(dim=1, keepdim=True)).exp()
+        else:
+            probs = logits.softmax(dim=1)
+        return probs.view(-1, 1, self.size, self.size)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, peak={self.peak}"
+
+
+def _convs(widths: list[int], kernel: int, relu_last: bool = False) -> list[nn.Module]:
+    """Same-padded ``kernel x kernel`` convs ``widths[0] -> widths[1] -> ...`` with ReLU between."""
+    layers: list[nn.Module] = []
+    for i, (c_in, c_out) in enumerate(itertools.pairwise(widths)):
+        layers.append(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2))
+        if relu_last or i < len(widths) - 2:
+            layers.append(nn.ReLU())
+    return layers
+
+
+def _coord_pointer(cfg: ModelConfig) -> list[nn.Module]:
+    """CoordConv classification: tiled (x, y) + coordinates -> one logit per pixel ``(N, H*W)``."""
+    return [
+        PixelsToUnit(cfg.canvas),
+        Tile(cfg.canvas),
+        CoordConv2d(2, 32, 1, with_r=cfg.with_r),
+        nn.ReLU(),
+        *_convs([32, 32, 64, 64, 1], 1),
+        nn.Flatten(),
+    ]
+
+
+def _deconv_stack(cfg: ModelConfig) -> list[nn.Module]:
+    """The paper's deconv baseline: ``(x, y)`` as a 1x1 image, doubled by stride-2 deconvs to the canvas."""
+    m, k = cfg.width, cfg.kernel
+    doublings = cfg.canvas.bit_length() - 1
+    hidden = [64 * m, 64 * m, 64 * m, 32 * m, 32 * m][: doublings - 1]
+    widths = [2, *hidden, *[32 * m] * (doublings - 1 - len(hidden)), 1]
+    layers: list[nn.Module] = [PixelsToUnit(cfg.canvas), nn.Unflatten(1, (2, 1, 1))]
+    for i, (c_in, c_out) in enumerate(itertools.pairwise(widths)):
+        # output = 2 * input for any k: padding (k-1)//2, output_padding k % 2
+        layers.append(nn.ConvTranspose2d(c_in, c_out, k, 2, (k - 1) // 2, k % 2))
+        if i < len(widths) - 2:
+            layers += [nn.BatchNorm2d(c_out), nn.ReLU()]
+    return layers
+
+
+def build_model(cfg: ModelConfig) -> nn.Sequential:
+    """The model ``cfg`` describes, freshly initialised (seed with ``torch.manual_seed`` first).
+
+    Inputs and outputs per task (see ``data.task_tensors``):
+    classification ``(N, 2)`` pixels -> ``(N, canvas*canvas)`` logits;
+    regression ``(N, 1, canvas, canvas)`` one-hot -> ``(N, 2)`` centre in ``[-1, 1]``;
+    rendering ``(N, 2)`` pixels -> ``(N, 1, canvas, canvas)`` logits.
+    """
+    m = cfg.width
+    layers: list[nn.Module]
+    if cfg.task == "regression" and cfg.kind == "coordconv":
+        layers = [
+            Scale(cfg.onehot_gain),
+            CoordConv2d(1, 8, 1, with_r=cfg.with_r),
+            nn.Conv2d(8, 8, 1),
+            nn.Conv2d(8, 8, 1),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.Conv2d(8, 2, 3, padding=1),
+            GlobalPool("max"),
+        ]
+    elif cfg.task == "regression" and cfg.regression_conv == "pooled":
+        blocks: list[nn.Module] = []
+        for c_in in (1, 16 * m, 16 * m):
+            blocks += [nn.Conv2d(c_in, 16 * m, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        side = cfg.canvas // 8
+        layers = [
+            *blocks,
+            *_convs([16 * m, 16 * m], 3, relu_last=True),
+            nn.Flatten(),
+            nn.Linear(16 * m * side * side, 64),
+            nn.ReLU(),
+            nn.Linear(64, 2),
+        ]
+    elif cfg.task == "regression":
+        layers = [nn.Conv2d(1, 16 * m, 3, padding=1), nn.ReLU()]
+        for _ in range(5):
+            layers += [nn.Conv2d(16 * m, 16 * m, 3, stride=2, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(16 * m, 2, 3, padding=1), GlobalPool("mean")]
+    elif cfg.kind == "coordconv":
+        layers = _coord_pointer(cfg)
+        if cfg.task == "rendering":
+            layers += [
+                PixelSoftmax(cfg.canvas, cfg.softmax_peak),
+                *_convs([1, 8 * m, 8 * m, 16 * m, 16 * m, 1], 3),
+            ]
+    else:
+        layers = _deconv_stack(cfg)
+        if cfg.task == "classification":
+            layers.append(nn.Flatten())
+    return nn.Sequential(*layers)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

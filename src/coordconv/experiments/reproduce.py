@@ -1,0 +1,122 @@
+"""The paper's grid: 3 tasks x {conv, coordconv} x {uniform, quadrant} x seeds, resumable.
+
+Every run goes through ``train.train`` into ``OUT/runs/<task>-<model>-<split>-s<seed>/``; a run
+that finished is skipped, one that was interrupted resumes from its last epoch. ``--jobs N`` runs
+N worker processes and splits the threads between them. The report is rebuilt at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from coordconv.experiments.io import read_json, write_json
+from coordconv.experiments.train import TrainConfig, make_config, train
+
+__all__ = ["MODES", "grid", "run_grid"]
+
+TASK_NAMES = ("classification", "regression", "rendering")
+MODEL_NAMES = ("conv", "coordconv")
+SPLITS = ("uniform", "quadrant")
+
+# Budgets per mode. quick: one seed and a short, fixed budget for the conv baselines (the README
+# default, <= 10 minutes on a 2-core CPU); full: the recipes' budgets with longer baselines, 3 seeds.
+MODES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "seeds": 1,
+        "overrides": {
+            ("classification", "conv"): {"epochs": 6},
+            ("regression", "conv"): {"epochs": 6},
+            ("rendering", "conv"): {"epochs": 6},
+        },
+    },
+    "full": {
+        "seeds": 3,
+        "overrides": {
+            ("classification", "conv"): {"epochs": 100},
+            ("regression", "conv"): {"epochs": 100},
+            ("rendering", "conv"): {"epochs": 100},
+        },
+    },
+}
+
+
+def grid(
+    mode: str = "quick", seeds: int | None = None, threads: int = 2, **common: Any
+) -> dict[str, TrainConfig]:
+    """Run name -> config for every cell and seed of ``mode`` (``common`` overrides all runs)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
+    n_seeds = MODES[mode]["seeds"] if seeds is None else seeds
+    if n_seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {n_seeds}")
+    runs = {}
+    for task, model, split, seed in itertools.product(
+        TASK_NAMES, MODEL_NAMES, SPLITS, range(n_seeds)
+    ):
+        overrides = {**MODES[mode]["overrides"].get((task, model), {}), **common}
+        name = f"{task}-{model}-{split}-s{seed}"
+        runs[name] = make_config(task, model, split, seed=seed, threads=threads, **overrides)
+    return runs
+
+
+def _run_one(name: str, config: dict[str, Any], out: str) -> tuple[str, dict[str, Any]]:
+    cfg = TrainConfig.from_dict(config)
+    result = train(cfg, Path(out) / "runs" / name, resume=True)
+    return name, result["final"]
+
+
+def _is_finished(run_dir: Path) -> bool:
+    path = run_dir / "result.json"
+    return path.exists() and bool(read_json(path).get("finished"))
+
+
+def run_grid(
+    out: str | Path,
+    configs: dict[str, TrainConfig],
+    *,
+    mode: str = "quick",
+    jobs: int = 1,
+    on_done: Callable[[str, dict[str, Any], int, int], None] | None = None,
+) -> list[str]:
+    """Train every run of ``configs`` under ``out/runs`` (skipping finished ones); returns names run.
+
+    ``on_done(name, final_metrics, done, total)`` is called as each run ends (for progress bars).
+    """
+    out = Path(out)
+    runs = {name: asdict(cfg) for name, cfg in configs.items()}
+    write_json(out / "grid.json", {"mode": mode, "jobs": jobs, "runs": runs})
+    todo = [name for name in configs if not _is_finished(out / "runs" / name)]
+    done = len(configs) - len(todo)
+    if jobs <= 1:
+        for name in todo:
+            _, final = _run_one(name, asdict(configs[name]), str(out))
+            done += 1
+            if on_done:
+                on_done(name, final, done, len(configs))
+        return todo
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        pending: set[Future[tuple[str, dict[str, Any]]]] = {
+            pool.submit(_run_one, name, asdict(configs[name]), str(out)) for name in todo
+        }
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name, final = future.result()
+                done += 1
+                if on_done:
+                    on_done(name, final, done, len(configs))
+    return todo
+
+
+def threads_per_job(jobs: int, total: int | None = None) -> int:
+    """Split ``total`` threads (default: the CPUs this process may use) between ``jobs``."""
+    if total is None:
+        affinity = getattr(os, "sched_getaffinity", None)
+        total = len(affinity(0)) if affinity else (os.cpu_count() or 1)
+    return max(1, total // max(1, jobs))

@@ -1,0 +1,398 @@
+"""One training loop for every task and model: config, data, model, optimizer, loop, evaluation.
+
+A run lives in one folder: ``checkpoint.pt`` (everything needed to resume, rewritten atomically
+after every epoch), ``result.json`` (config, versions, curves, final metrics) and, once finished,
+``examples.npz`` (per-example scores on every centre, for the report's error maps and samples).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+import coordconv
+from coordconv.experiments.data import NotSoClevr, make_split, task_tensors
+from coordconv.experiments.io import atomic_write, read_json, write_json
+from coordconv.experiments.models import ModelConfig, build_model, count_params
+from coordconv.experiments.tasks import get_task
+
+__all__ = [
+    "RECIPES",
+    "NonFiniteLossError",
+    "RunExistsError",
+    "TrainConfig",
+    "make_config",
+    "train",
+]
+
+# Per (task, model) defaults. CoordConv: the paper's hyper-parameters plus our fixes (docs/findings.md);
+# conv baselines: the paper's hyper-parameters with a fixed epoch budget.
+RECIPES: dict[tuple[str, str], dict[str, Any]] = {
+    ("classification", "coordconv"): dict(epochs=4, batch_size=16, lr=0.005, weight_decay=1e-2),
+    ("classification", "conv"): dict(epochs=20, batch_size=32, lr=0.01, weight_decay=1e-4),
+    ("regression", "coordconv"): dict(
+        epochs=8, batch_size=16, lr=0.01, weight_decay=1e-5, onehot_gain=64.0, centre_output=True
+    ),
+    ("regression", "conv"): dict(epochs=20, batch_size=32, lr=0.001, weight_decay=1e-4),
+    ("rendering", "coordconv"): dict(
+        epochs=6, batch_size=16, lr=0.005, weight_decay=1e-5, softmax_peak="max"
+    ),
+    ("rendering", "conv"): dict(epochs=20, batch_size=32, lr=0.01, weight_decay=1e-4),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run (saved in its checkpoint and result.json)."""
+
+    task: str = "classification"  # classification | regression | rendering
+    model: str = "coordconv"  # conv (the paper's baseline) | coordconv
+    split: str = "uniform"  # uniform | quadrant
+    seed: int = 0  # model initialisation and batch order
+    split_seed: int = 0  # the uniform split's draw (shared by all models, so they see one split)
+    test_fraction: float = 0.2  # uniform split: fraction held out
+    canvas: int = 64  # Not-so-Clevr canvas side
+    square: int = 9  # Not-so-Clevr square side (odd)
+    width: int = 1  # channel multiplier m
+    kernel: int = 2  # deconv kernel of the conv baselines (classification, rendering)
+    with_r: bool = False  # CoordConv models: add the radius channel
+    onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input
+    softmax_peak: str = "sum"  # CoordConv rendering: pixel softmax normalised by its sum or max
+    centre_output: bool = False  # regression: start with outputs centred on 0 (data-dependent init)
+    epochs: int = 4  # maximum number of passes over the training set
+    batch_size: int = 16
+    lr: float = 0.005  # peak learning rate
+    lr_schedule: str = (
+        "cosine"  # constant | cosine (to 0 over `epochs`, after a 1-epoch-free start)
+    )
+    weight_decay: float = 1e-3  # L2 on kernels (weights with >1 dim), not on biases or BN
+    beta1: float = 0.9  # Adam betas, as the official code
+    beta2: float = 0.99
+    stop_at_target: bool = False  # stop once the *training* metric meets the task's target
+    channels_last: bool = True  # NHWC memory layout (2-3x faster for these 1x1/3x3 convs on CPU)
+    device: str = "cpu"  # cpu | cuda
+    threads: int = 2  # torch intra-op threads (part of what makes a run reproducible)
+
+    def __post_init__(self) -> None:
+        if self.split not in ("uniform", "quadrant"):
+            raise ValueError(f"split must be 'uniform' or 'quadrant', got {self.split!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
+            )
+        for name in ("epochs", "batch_size", "threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for but no CUDA device is available")
+        self.model_config()  # validates task, model and sizes
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(
+            task=self.task,
+            kind=self.model,
+            canvas=self.canvas,
+            width=self.width,
+            kernel=self.kernel,
+            regression_conv="strided" if self.split == "quadrant" else "pooled",
+            with_r=self.with_r,
+            onehot_gain=self.onehot_gain,
+            softmax_peak=self.softmax_peak,
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+
+def make_config(task: str, model: str, split: str, **overrides: Any) -> TrainConfig:
+    """The recipe for ``(task, model)`` on ``split``, with ``overrides`` (None values ignored)."""
+    if (task, model) not in RECIPES:
+        raise ValueError(f"no recipe for task={task!r} model={model!r}")
+    settings = {**RECIPES[task, model], **{k: v for k, v in overrides.items() if v is not None}}
+    return TrainConfig.from_dict({"task": task, "model": model, "split": split, **settings})
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class RunExistsError(RuntimeError):
+    """The output folder already holds a run (use resume or overwrite)."""
+
+
+@dataclass
+class RunState:
+    """What changes while training: saved whole in every checkpoint."""
+
+    epoch: int = 0
+    train_time_s: float = 0.0
+    time_to_target_s: float | None = None
+    finished: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def versions() -> dict[str, str]:
+    return {
+        "coordconv": coordconv.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def lr_at(cfg: TrainConfig, progress: float) -> float:
+    """Learning rate at ``progress`` in [0, 1] of the planned epochs."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@torch.no_grad()
+def centre_output_bias(model: nn.Module, inputs: Tensor) -> None:
+    """Shift the bias of the model's last biased layer so its mean output on ``inputs`` is 0.
+
+    Data-dependent initialisation (training examples only) for the regression models: what
+    follows that layer (global max pooling) commutes with a constant shift, so the outputs move
+    by exactly the removed mean. Without it the loss first shrinks the one-hot response, and
+    the max-pooled output collapses to the mean coordinate (docs/findings.md).
+    """
+    biases = [b for m in model.modules() if isinstance(b := getattr(m, "bias", None), Tensor)]
+    if not biases:
+        raise ValueError("centre_output needs a model with a biased layer")
+    was_training = model.training
+    model.eval()
+    mean = model(inputs).mean(dim=0)
+    model.train(was_training)
+    bias = biases[-1]
+    if bias.shape != mean.shape:
+        raise ValueError(
+            f"centre_output: last bias {tuple(bias.shape)} != output {tuple(mean.shape)}"
+        )
+    bias -= mean
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Adam:
+    """Adam with L2 weight decay on kernels only (weights of more than one dimension)."""
+    kernels = [p for p in model.parameters() if p.ndim > 1]
+    others = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": kernels, "weight_decay": cfg.weight_decay},
+        {"params": others, "weight_decay": 0.0},
+    ]
+    return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a truncated or foreign file: say which and what to do
+        raise ValueError(
+            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); "
+            f"delete the run folder or train with --overwrite"
+        ) from err
+
+
+def train(
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train one run into ``out`` and return its result (also written to ``out/result.json``).
+
+    ``resume`` continues the checkpoint in ``out`` (same config and threads, same final numbers
+    as an uninterrupted run); without it a folder holding a run is refused unless ``overwrite``.
+    ``progress`` is called after every epoch with that epoch's history entry.
+    """
+    out = Path(out)
+    ckpt_path, result_path = out / "checkpoint.pt", out / "result.json"
+    if ckpt_path.exists() and not resume and not overwrite:
+        raise RunExistsError(
+            f"{out} already holds a run: pass --resume to continue it or --overwrite"
+        )
+    torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+
+    # data: pre-built tensors, indexed per batch
+    data = NotSoClevr(cfg.canvas, cfg.square)
+    train_idx, test_idx = make_split(
+        data,
+        cfg.split,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.split_seed,
+    )
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    inputs, targets = (
+        t.to(device, memory_format=layout if t.ndim == 4 else torch.preserve_format)
+        for t in task_tensors(data, cfg.task)
+    )
+    x_train, y_train = inputs[train_idx.to(device)], targets[train_idx.to(device)]
+    x_test, y_test = inputs[test_idx.to(device)], targets[test_idx.to(device)]
+    task = get_task(cfg.task, cfg.canvas)
+
+    # model, optimizer, batch order
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model_config()).to(device)
+    model = model.to(memory_format=layout)  # type: ignore[call-overload]  # missing in the stubs
+    if cfg.centre_output:
+        centre_output_bias(model, x_train[:256])
+    optimizer = make_optimizer(cfg, model)
+    order = torch.Generator().manual_seed(cfg.seed)
+    state = RunState()
+    if resume and ckpt_path.exists():
+        ckpt = _load_checkpoint(ckpt_path)
+        if ckpt["config"] != asdict(cfg):
+            changed = sorted(k for k, v in asdict(cfg).items() if ckpt["config"].get(k) != v)
+            raise ValueError(
+                f"cannot resume {out}: its config differs in {changed}; "
+                f"use the same settings, or --overwrite to start again"
+            )
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        order.set_state(ckpt["order_rng"])
+        state = RunState(**ckpt["state"])
+    if state.finished:
+        return read_json(result_path)
+
+    order_back = torch.cat([train_idx, test_idx]).argsort()  # (train, test) order -> example order
+    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+    result: dict[str, Any] = {}
+    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        for step, batch in enumerate(
+            torch.randperm(len(x_train), generator=order).split(cfg.batch_size)
+        ):
+            lr = lr_at(cfg, ((epoch - 1) * steps_per_epoch + step) / (cfg.epochs * steps_per_epoch))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = batch.to(device)
+            loss = task.loss(model(x_train[batch]), y_train[batch])
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"the training loss became {float(loss.detach())} at epoch {epoch}, step {step + 1}: "
+                    f"lower --lr (now {cfg.lr}) or check the inputs; the last good checkpoint "
+                    f"(epoch {state.epoch}) is kept"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        seconds = time.perf_counter() - started
+        state.train_time_s += seconds
+
+        train_metrics, train_scores = task.evaluate(model, x_train, y_train)
+        test_metrics, test_scores = task.evaluate(model, x_test, y_test)
+        entry = {"epoch": epoch, "train": train_metrics, "test": test_metrics, "seconds": seconds}
+        state.history.append(entry)
+        state.epoch = epoch
+        if (
+            state.time_to_target_s is None
+            and task.reached(train_metrics)
+            and task.reached(test_metrics)
+        ):
+            state.time_to_target_s = state.train_time_s
+        state.finished = epoch == cfg.epochs or (cfg.stop_at_target and task.reached(train_metrics))
+        if state.finished:
+            scores = {
+                k: torch.cat([train_scores[k], test_scores[k]])[order_back] for k in train_scores
+            }
+            _write_examples(out / "examples.npz", model, inputs, scores, test_idx, cfg)
+        result = _result(cfg, model, state, len(x_train))
+        _save_checkpoint(ckpt_path, cfg, model, optimizer, order, state)
+        write_json(result_path, result)
+        if progress is not None:
+            progress(entry)
+        if state.finished:
+            break
+    return result
+
+
+def _save_checkpoint(
+    path: Path,
+    cfg: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    order: torch.Generator,
+    state: RunState,
+) -> None:
+    ckpt = {
+        "config": asdict(cfg),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "order_rng": order.get_state(),
+        "state": asdict(state),
+        "versions": versions(),
+    }
+    atomic_write(path, lambda f: torch.save(ckpt, f))
+
+
+def _result(cfg: TrainConfig, model: nn.Module, state: RunState, n_train: int) -> dict[str, Any]:
+    last = state.history[-1]
+    seen = n_train * state.epoch
+    return {
+        "config": asdict(cfg),
+        "versions": versions(),
+        "params": count_params(model),
+        "wall_time_s": state.train_time_s,
+        "examples_per_s": seen / state.train_time_s if state.train_time_s > 0 else None,
+        "epochs_run": state.epoch,
+        "finished": state.finished,
+        "history": state.history,
+        "final": {
+            "train": last["train"],
+            "test": last["test"],
+            "time_to_target_s": state.time_to_target_s,
+        },
+    }
+
+
+@torch.no_grad()
+def _write_examples(
+    path: Path,
+    model: nn.Module,
+    inputs: Tensor,
+    scores: dict[str, Tensor],
+    test_idx: Tensor,
+    cfg: TrainConfig,
+) -> None:
+    """Per-example scores on every centre and, for rendering, a few outputs (for the report)."""
+    is_test = torch.zeros(len(inputs), dtype=torch.bool)
+    is_test[test_idx] = True
+    arrays = {"is_test": is_test.numpy(), **{k: v.cpu().numpy() for k, v in scores.items()}}
+    if cfg.task == "rendering":
+        model.eval()
+        shown = _sample_indices(is_test)
+        arrays["sample_index"] = shown.numpy()
+        arrays["sample_output"] = (
+            torch.sigmoid(model(inputs[shown.to(inputs.device)])).cpu().numpy()
+        )
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
+
+
+def _sample_indices(is_test: Tensor, per_part: int = 4) -> Tensor:
+    """A fixed, evenly spread choice of train and test examples to show."""
+    chosen = []
+    for part in (~is_test, is_test):
+        where = torch.nonzero(part).flatten()
+        chosen.append(where[torch.linspace(0, len(where) - 1, per_part).round().long()])
+    return torch.cat(chosen)

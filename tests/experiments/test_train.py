@@ -1,0 +1,129 @@
+"""The training engine, end to end on a small canvas: every task x model, resume, determinism, errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from coordconv.experiments import tasks
+from coordconv.experiments.train import (
+    NonFiniteLossError,
+    RunExistsError,
+    TrainConfig,
+    make_config,
+    train,
+)
+
+SMALL = dict(canvas=16, square=3, epochs=2, batch_size=64, threads=1)
+
+
+def _config(task="classification", model="coordconv", split="uniform", **kw):
+    return make_config(task, model, split, **{**SMALL, **kw})
+
+
+def _numbers(result):
+    """Everything in a result except timings (which differ between identical runs)."""
+    history = [{"train": h["train"], "test": h["test"]} for h in result["history"]]
+    return history, result["final"]["train"], result["final"]["test"]
+
+
+@pytest.mark.parametrize("model", ["conv", "coordconv"])
+@pytest.mark.parametrize("task", ["classification", "regression", "rendering"])
+def test_every_task_and_model_runs(tmp_path, task, model):
+    split = "quadrant" if task == "regression" else "uniform"
+    result = train(_config(task, model, split), tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["finished"] and saved["epochs_run"] == 2
+    assert set(saved) >= {"config", "versions", "params", "wall_time_s", "history", "final"}
+    assert [h["epoch"] for h in saved["history"]] == [1, 2]
+    assert all(h["seconds"] > 0 for h in saved["history"])
+    metrics = {
+        "classification": {"loss", "accuracy"},
+        "regression": {"loss", "accuracy", "mean_pixel_error"},
+        "rendering": {"loss", "iou", "pixel_accuracy"},
+    }[task]
+    assert set(saved["final"]["train"]) == set(saved["final"]["test"]) == metrics
+    assert "time_to_target_s" in saved["final"]
+    assert saved["config"] == result["config"] and saved["config"]["task"] == task
+    assert isinstance(saved["params"], int) and saved["params"] > 0
+    examples = np.load(tmp_path / "examples.npz")
+    assert examples["is_test"].shape == (14 * 14,)
+    assert 0 < examples["is_test"].sum() < 14 * 14
+    primary = "iou" if task == "rendering" else "accuracy"
+    test_mean = float(examples[primary][examples["is_test"]].mean())
+    assert test_mean == pytest.approx(saved["final"]["test"][primary], abs=1e-6)
+
+
+def test_deterministic(tmp_path):
+    cfg = _config("regression")
+    assert _numbers(train(cfg, tmp_path / "a")) == _numbers(train(cfg, tmp_path / "b"))
+    other = train(_config("regression", seed=1), tmp_path / "c")
+    assert _numbers(other) != _numbers(train(cfg, tmp_path / "a", overwrite=True))
+
+
+@pytest.mark.parametrize("task", ["classification", "rendering"])
+def test_resume_equals_uninterrupted(tmp_path, task):
+    cfg = _config(task, epochs=3)
+    whole = train(cfg, tmp_path / "whole")
+
+    def stop_after_first_epoch(entry):
+        if entry["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", progress=stop_after_first_epoch)
+    partial = json.loads((tmp_path / "cut" / "result.json").read_text())
+    assert not partial["finished"] and partial["epochs_run"] == 1
+    resumed = train(cfg, tmp_path / "cut", resume=True)
+    assert _numbers(resumed) == _numbers(whole)
+    assert train(cfg, tmp_path / "cut", resume=True)["final"] == resumed["final"]  # finished: no-op
+
+
+def test_existing_run_and_changed_config_are_refused(tmp_path):
+    cfg = _config(epochs=1)
+    train(cfg, tmp_path)
+    with pytest.raises(RunExistsError, match="--resume"):
+        train(cfg, tmp_path)
+    with pytest.raises(ValueError, match=r"differs in \['lr'\]"):
+        train(_config(epochs=1, lr=0.1), tmp_path, resume=True)
+    with pytest.raises(ValueError, match=r"differs in \['threads'\]"):
+        train(_config(epochs=1, threads=2), tmp_path, resume=True)
+    train(_config(epochs=1, lr=0.1), tmp_path, overwrite=True)
+
+
+def test_corrupt_checkpoint_message(tmp_path):
+    cfg = _config(epochs=1)
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"cannot be read.*--overwrite"):
+        train(cfg, tmp_path, resume=True)
+
+
+def test_non_finite_loss_stops_with_epoch_and_step(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_loss = tasks.TaskSpec.loss
+
+    def loss_turning_nan(self, output, target):
+        calls["n"] += 1
+        value = real_loss(self, output, target)
+        return value * float("nan") if calls["n"] == 5 else value
+
+    monkeypatch.setattr(tasks.TaskSpec, "loss", loss_turning_nan)
+    cfg = _config(batch_size=32, epochs=2)  # 157 train examples -> 5 steps per epoch
+    with pytest.raises(NonFiniteLossError, match="epoch 1, step 5"):
+        train(cfg, tmp_path)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="unknown config keys"):
+        TrainConfig.from_dict({"task": "regression", "learning_rate": 1.0})
+    with pytest.raises(ValueError, match="split must be"):
+        TrainConfig(split="diagonal")
+    with pytest.raises(ValueError, match="lr must be"):
+        TrainConfig(lr=float("nan"))
+    with pytest.raises(ValueError, match="no recipe"):
+        make_config("classification", "mlp", "uniform")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            TrainConfig(device="cuda")
