@@ -20,7 +20,7 @@ reproduce: $(STAMP)
 	$(BIN)/coordconv reproduce --quick --out reports/quick
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests src
+	$(BIN)/python -m pytest tests src README.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

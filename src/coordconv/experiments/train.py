@@ -22,7 +22,7 @@ from torch import Tensor, nn
 import coordconv
 from coordconv.experiments.data import NotSoClevr, make_split, task_tensors
 from coordconv.experiments.io import atomic_write, read_json, write_json
-from coordconv.experiments.models import ModelConfig, build_model, count_params
+from coordconv.experiments.models import ModelConfig, PixelSoftmax, build_model, count_params
 from coordconv.experiments.tasks import get_task
 
 __all__ = [
@@ -75,6 +75,7 @@ class TrainConfig:
         "cosine"  # constant | cosine (to 0 over `epochs`, after a 1-epoch-free start)
     )
     weight_decay: float = 1e-3  # L2 on kernels (weights with >1 dim), not on biases or BN
+    pointer_weight_decay: float | None = None  # rendering: L2 on the layers before the softmax
     beta1: float = 0.9  # Adam betas, as the official code
     beta2: float = 0.99
     stop_at_target: bool = False  # stop once the *training* metric meets the task's target
@@ -190,12 +191,20 @@ def centre_output_bias(model: nn.Module, inputs: Tensor) -> None:
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Adam:
-    """Adam with L2 weight decay on kernels only (weights of more than one dimension)."""
+    """Adam with L2 weight decay on kernels only (weights of more than one dimension).
+
+    With ``pointer_weight_decay``, the kernels before the model's ``PixelSoftmax`` (the rendering
+    model's pointer, the classification stack) get that decay instead.
+    """
+    modules = list(model.children())
+    cut = next((i for i, m in enumerate(modules) if isinstance(m, PixelSoftmax)), len(modules))
+    pointer = {id(p) for m in modules[:cut] for p in m.parameters()}
+    pointer_decay = cfg.weight_decay if cfg.pointer_weight_decay is None else cfg.pointer_weight_decay
     kernels = [p for p in model.parameters() if p.ndim > 1]
-    others = [p for p in model.parameters() if p.ndim <= 1]
     groups = [
-        {"params": kernels, "weight_decay": cfg.weight_decay},
-        {"params": others, "weight_decay": 0.0},
+        {"params": [p for p in kernels if id(p) in pointer], "weight_decay": pointer_decay},
+        {"params": [p for p in kernels if id(p) not in pointer], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in model.parameters() if p.ndim <= 1], "weight_decay": 0.0},
     ]
     return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
