@@ -179,6 +179,7 @@ def reproduce(
     """Run the whole grid (3 tasks x 2 models x 2 splits x seeds), resumably, then write REPORT.md."""
     from coordconv.experiments.report import build_report
     from coordconv.experiments.reproduce import grid, run_grid, threads_per_job
+    from coordconv.experiments.train import NonFiniteLossError
 
     mode = "quick" if quick else "full"
     common = {k: v for k, v in dict(canvas=canvas, epochs=epochs).items() if v is not None}
@@ -202,6 +203,8 @@ def reproduce(
 
         try:
             run_grid(out, configs, mode=mode, jobs=jobs, on_done=done)
+        except (ValueError, NonFiniteLossError) as err:
+            _fail(f"{err} (a grid with other settings needs another --out)")
         except KeyboardInterrupt:
             console.print(f"interrupted: re-run the same command to resume ({out})")
             raise typer.Exit(code=130) from None
