@@ -141,7 +141,13 @@ def _speed_lines(summary: dict[str, Any]) -> list[str]:
             else:
                 budget = max(conv["wall_time_s"])
                 conv_txt = f"not reached in {budget:.0f} s"
-                ratio = f"> {budget / statistics.median(coord_times):.0f}x" if coord_times else "—"
+                coord_time = statistics.median(coord_times) if coord_times else None
+                if coord_time is None:
+                    ratio = "—"
+                elif budget >= coord_time:
+                    ratio = f"> {budget / coord_time:.1f}x"
+                else:
+                    ratio = "unknown (baseline budget shorter than CoordConv's time)"
             lines.append(f"| {task} | {split} | {coord_txt} | {conv_txt} | {ratio} |")
     return lines
 
@@ -332,8 +338,9 @@ def build_report(out: str | Path, command: str | None = None) -> Path:
         "",
         f"Mode **{mode}**: {len(runs)} runs, seeds {seeds}. "
         + (
-            "Quick mode is a reduced budget (one seed, a few epochs for the conv baselines): "
-            "numbers for the conv baselines are lower bounds on what longer training reaches."
+            "Quick mode is a reduced budget (one seed, 12 epochs for each conv baseline): "
+            "numbers for the conv baselines are lower bounds on what longer training reaches, "
+            "and one seed says nothing about seed-to-seed variation (`--full` runs 3)."
             if mode == "quick"
             else ""
         ),

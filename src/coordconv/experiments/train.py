@@ -67,6 +67,7 @@ class TrainConfig:
     with_r: bool = False  # CoordConv models: add the radius channel
     onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input
     softmax_peak: str = "sum"  # CoordConv rendering: pixel softmax normalised by its sum or max
+    softmax_gain: float = 1.0  # CoordConv rendering: inverse temperature of the pixel softmax
     centre_output: bool = False  # regression: start with outputs centred on 0 (data-dependent init)
     epochs: int = 4  # maximum number of passes over the training set
     batch_size: int = 16
@@ -110,6 +111,7 @@ class TrainConfig:
             with_r=self.with_r,
             onehot_gain=self.onehot_gain,
             softmax_peak=self.softmax_peak,
+            softmax_gain=self.softmax_gain,
         )
 
     @classmethod
