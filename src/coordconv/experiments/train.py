@@ -201,7 +201,9 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Adam:
     modules = list(model.children())
     cut = next((i for i, m in enumerate(modules) if isinstance(m, PixelSoftmax)), len(modules))
     pointer = {id(p) for m in modules[:cut] for p in m.parameters()}
-    pointer_decay = cfg.weight_decay if cfg.pointer_weight_decay is None else cfg.pointer_weight_decay
+    pointer_decay = (
+        cfg.weight_decay if cfg.pointer_weight_decay is None else cfg.pointer_weight_decay
+    )
     kernels = [p for p in model.parameters() if p.ndim > 1]
     groups = [
         {"params": [p for p in kernels if id(p) in pointer], "weight_decay": pointer_decay},
