@@ -37,6 +37,18 @@ class SplitName(str, Enum):
     quadrant = "quadrant"
 
 
+def _progress() -> Progress:
+    """A bar with a count, the time left and one line of the latest numbers."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    )
+
+
 def _fail(message: str) -> None:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code=2)
@@ -128,14 +140,7 @@ def train(
     except ValueError as err:
         _fail(str(err))
     console.print(f"config: {json.dumps(cfg.__dict__, default=str)}")
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-    ) as bar:
+    with _progress() as bar:
         job = bar.add_task(f"{task.value}/{model.value}/{split.value}", total=cfg.epochs, info="")
 
         def show(entry: dict[str, Any]) -> None:
@@ -188,14 +193,7 @@ def reproduce(
     except ValueError as err:
         _fail(str(err))
     started = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]grid"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-    ) as bar:
+    with _progress() as bar:
         job = bar.add_task("grid", total=len(configs), info="")
 
         def done(name: str, final: dict[str, Any], n: int, total: int) -> None:
