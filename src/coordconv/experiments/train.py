@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # Per (task, model) defaults. CoordConv: the paper's hyper-parameters plus our fixes (docs/findings.md);
-# conv baselines: the paper's hyper-parameters with a fixed epoch budget.
+# conv baselines: untuned values inside the paper's sweep ranges, with a fixed epoch budget.
 RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("classification", "coordconv"): dict(epochs=4, batch_size=16, lr=0.005, weight_decay=1e-2),
     ("classification", "conv"): dict(epochs=20, batch_size=32, lr=0.01, weight_decay=1e-4),
@@ -72,9 +72,7 @@ class TrainConfig:
     epochs: int = 4  # maximum number of passes over the training set
     batch_size: int = 16
     lr: float = 0.005  # peak learning rate
-    lr_schedule: str = (
-        "cosine"  # constant | cosine (to 0 over `epochs`, after a 1-epoch-free start)
-    )
+    lr_schedule: str = "cosine"  # constant | cosine (from lr down to 0 over `epochs`, per step)
     weight_decay: float = 1e-3  # L2 on kernels (weights with >1 dim), not on biases or BN
     pointer_weight_decay: float | None = None  # rendering: L2 on the layers before the softmax
     beta1: float = 0.9  # Adam betas, as the official code
