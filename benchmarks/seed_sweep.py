@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
     parser.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), help="tasks to run")
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS), help="splits to run")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs")
     parser.add_argument("--out", default="runs/sweep", help="folder for the runs")
@@ -42,7 +43,7 @@ def main() -> None:
             device=args.device,
             epochs=args.epochs,
         )
-        for task, split, seed in itertools.product(args.tasks, SPLITS, range(args.seeds))
+        for task, split, seed in itertools.product(args.tasks, args.splits, range(args.seeds))
     }
 
     def done(name: str, final: dict, n: int, total: int) -> None:
