@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from coordconv import CoordConv2d
-from coordconv.experiments.models import ModelConfig, PixelSoftmax, build_model, count_params
+from coordconv.experiments.models import (
+    ModelConfig,
+    PixelSoftmax,
+    build_model,
+    count_params,
+    init_as_offsets,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +87,38 @@ def test_pixel_softmax_peaks():
 def test_bad_configs(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ModelConfig(**kwargs)
+
+
+@pytest.mark.parametrize("task", ["classification", "rendering"])
+@pytest.mark.parametrize("with_r", [False, True])
+def test_offset_init_makes_the_pointer_translation_invariant(task, with_r):
+    """With offset_init the pointer's logit map for centre c+d is the map for c shifted by d."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(task, "coordconv", canvas=32, offset_init=True, with_r=with_r))
+    pointer = model[: next(i for i, m in enumerate(model) if isinstance(m, torch.nn.Flatten)) + 1]
+    with torch.no_grad():
+        maps = pointer(torch.tensor([[5.0, 7.0], [12.0, 10.0]])).view(2, 32, 32)
+    dx, dy = 7, 3
+    assert torch.allclose(maps[1, dy:, dx:], maps[0, : 32 - dy, : 32 - dx], atol=1e-5)
+    assert maps[0].std() > 1e-3  # not trivially constant
+
+
+def test_without_offset_init_the_pointer_depends_on_position():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("classification", "coordconv", canvas=32))
+    with torch.no_grad():
+        maps = model(torch.tensor([[5.0, 7.0], [12.0, 10.0]])).view(2, 32, 32)
+    assert not torch.allclose(maps[1, 3:, 7:], maps[0, :29, :25], atol=1e-5)
+
+
+def test_offset_init_keeps_the_input_weights_and_checks_the_layer():
+    torch.manual_seed(0)
+    layer = CoordConv2d(2, 4, 1, with_r=True)
+    weight = layer.weight.clone()
+    init_as_offsets(layer)
+    assert torch.equal(layer.weight, weight)
+    assert torch.equal(layer.coord_weight[:, 0], -weight[:, 1])  # row i pairs with y
+    assert torch.equal(layer.coord_weight[:, 1], -weight[:, 0])  # column j pairs with x
+    assert torch.equal(layer.coord_weight[:, 2], torch.zeros_like(weight[:, 0]))  # r unused
+    with pytest.raises(ValueError, match="1x1 CoordConv2d"):
+        init_as_offsets(CoordConv2d(3, 4, 1))

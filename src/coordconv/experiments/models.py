@@ -27,11 +27,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from coordconv import CoordConv2d
 
-__all__ = ["KINDS", "ModelConfig", "build_model", "count_params"]
+__all__ = ["KINDS", "ModelConfig", "build_model", "count_params", "init_as_offsets"]
 
 KINDS = ("conv", "coordconv")
 
@@ -52,6 +53,7 @@ class ModelConfig:
     onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input (1 = the paper)
     softmax_peak: str = "sum"  # CoordConv rendering: normalise the pixel softmax by its sum or max
     softmax_gain: float = 1.0  # CoordConv rendering: inverse temperature of the pixel softmax
+    offset_init: bool = False  # CoordConv classification/rendering: start from offset units
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -166,12 +168,35 @@ def _convs(widths: list[int], kernel: int, relu_last: bool = False) -> list[nn.M
     return layers
 
 
+@torch.no_grad()
+def init_as_offsets(layer: CoordConv2d) -> None:
+    """Make every unit of a CoordConv over tiled ``(x, y)`` see only the offsets ``j - x``, ``i - y``.
+
+    The input weights are kept (the usual random init) and the coordinate weights set to their
+    negatives: the column channel ``j`` gets ``-w_x``, the row channel ``i`` gets ``-w_y`` (the
+    radius channel, if any, 0). A stack of 1x1 layers on top then computes a function of the
+    offset between each pixel and the input centre, the same for every centre, so the map it
+    starts from extrapolates to centres never seen in training. Training may leave this form;
+    nothing ties the weights afterwards.
+    """
+    if layer.in_channels != 2 or layer.weight.shape[2:] != (1, 1):
+        raise ValueError(
+            "init_as_offsets needs a 1x1 CoordConv2d over the two tiled (x, y) channels"
+        )
+    layer.coord_weight.zero_()
+    layer.coord_weight[:, 0] = -layer.weight[:, 1]  # row i  <- -w_y
+    layer.coord_weight[:, 1] = -layer.weight[:, 0]  # column j <- -w_x
+
+
 def _coord_pointer(cfg: ModelConfig) -> list[nn.Module]:
     """CoordConv classification: tiled (x, y) + coordinates -> one logit per pixel ``(N, H*W)``."""
+    coordconv = CoordConv2d(2, 32, 1, with_r=cfg.with_r)
+    if cfg.offset_init:
+        init_as_offsets(coordconv)
     return [
         PixelsToUnit(cfg.canvas),
         Tile(cfg.canvas),
-        CoordConv2d(2, 32, 1, with_r=cfg.with_r),
+        coordconv,
         nn.ReLU(),
         *_convs([32, 32, 64, 64, 1], 1),
         nn.Flatten(),

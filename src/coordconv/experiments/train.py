@@ -44,7 +44,7 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ),
     ("regression", "conv"): dict(epochs=20, batch_size=32, lr=0.001, weight_decay=1e-4),
     ("rendering", "coordconv"): dict(
-        epochs=6, batch_size=16, lr=0.005, weight_decay=1e-5, softmax_peak="max"
+        epochs=8, batch_size=16, lr=0.005, weight_decay=1e-5, softmax_peak="max", offset_init=True
     ),
     ("rendering", "conv"): dict(epochs=20, batch_size=32, lr=0.01, weight_decay=1e-4),
 }
@@ -68,6 +68,7 @@ class TrainConfig:
     onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input
     softmax_peak: str = "sum"  # CoordConv rendering: pixel softmax normalised by its sum or max
     softmax_gain: float = 1.0  # CoordConv rendering: inverse temperature of the pixel softmax
+    offset_init: bool = False  # CoordConv classification/rendering: first layer sees offsets only
     centre_output: bool = False  # regression: start with outputs centred on 0 (data-dependent init)
     epochs: int = 4  # maximum number of passes over the training set
     batch_size: int = 16
@@ -110,6 +111,7 @@ class TrainConfig:
             onehot_gain=self.onehot_gain,
             softmax_peak=self.softmax_peak,
             softmax_gain=self.softmax_gain,
+            offset_init=self.offset_init,
         )
 
     @classmethod
