@@ -4,11 +4,14 @@ For each configuration the three layers are measured in the same run, in interle
 (best of ``--rounds``): forward time in train mode, forward + backward time (upstream gradient
 ``randn_like(output)``; the input requires grad, as for a layer inside a network), eval-mode
 forward under ``torch.no_grad()`` (ours with ``cache_coord_map=True``: frozen weights) and the
-bytes autograd saves for backward, counted with ``saved_tensors_hooks`` (deterministic).
-Ratios are printed against the plain conv of the same configuration.
+activation memory autograd keeps for backward: the bytes of the distinct tensor storages saved
+(``saved_tensors_hooks``), parameters excluded (deterministic). Ratios are printed against the
+plain conv of the same configuration; ``--compile`` adds rows for ``torch.compile``d layers
+(compiled CoordConv and compiled concat vs compiled plain conv, forward + backward).
 
-    python benchmarks/layer_overhead.py            # the whole grid (a few minutes on 2 cores)
+    python benchmarks/layer_overhead.py            # the whole grid (several minutes on 2 cores)
     python benchmarks/layer_overhead.py --quick    # the two headline configurations
+    python benchmarks/layer_overhead.py --compile  # the compiled rows only
 """
 
 from __future__ import annotations
@@ -50,17 +53,21 @@ def layers(case: Case) -> dict[str, nn.Module]:
     }
 
 
-def saved_bytes(layer: nn.Module, x: torch.Tensor) -> int:
-    total = 0
+def activation_bytes(layer: nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the distinct storages autograd saves for backward in one forward, parameters
+    excluded (their memory exists anyway)."""
+    params = {p.untyped_storage().data_ptr() for p in layer.parameters()}
+    saved: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         layer(x)
-    return total
+    return sum(saved.values())
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -72,14 +79,19 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def measure(case: Case, rounds: int) -> dict[str, dict[str, float]]:
+def measure(case: Case, rounds: int, compiled: bool = False) -> dict[str, dict[str, float]]:
     mods = layers(case)
+    if compiled:
+        torch._dynamo.reset()
+        mods = {name: torch.compile(layer) for name, layer in mods.items()}  # type: ignore[misc]
     x = torch.randn(case.batch, case.channels, case.size, case.size, requires_grad=True)
     upstream = torch.randn(case.batch, case.out_channels, case.size, case.size)
-    repeats = 1 if case.batch * case.size**2 * case.channels > 2_000_000 else 5
+    work = case.batch * case.size**2 * max(case.channels, case.out_channels)
+    repeats = max(1, min(20, 4_000_000 // work))
     results: dict[str, dict[str, float]] = {name: {} for name in mods}
-    for name, layer in mods.items():
-        results[name]["saved_bytes"] = saved_bytes(layer.train(), x)
+    if not compiled:
+        for name, layer in mods.items():
+            results[name]["saved_bytes"] = activation_bytes(layer.train(), x)
 
     def fwd(layer: nn.Module) -> None:
         layer(x)
@@ -91,24 +103,31 @@ def measure(case: Case, rounds: int) -> dict[str, dict[str, float]]:
         with torch.no_grad():
             layer(x)
 
-    for layer in mods.values():  # warm-up (allocator, kernels, caches)
-        fwd_bwd(layer.train())
-        eval_fwd(layer.eval())
+    timed = [("forward_backward", fwd_bwd)]
+    if not compiled:
+        timed.insert(0, ("forward", fwd))
+    for layer in mods.values():  # warm-up (allocator, kernels, caches, compilation)
+        for _ in range(2):
+            fwd_bwd(layer.train())
+            if not compiled:
+                eval_fwd(layer.eval())
     for _ in range(rounds):
         for name, layer in mods.items():
             layer.train()
-            for key, fn in (("forward", fwd), ("forward_backward", fwd_bwd)):
+            for key, fn in timed:
                 t = best_time(lambda fn=fn, layer=layer: fn(layer), repeats)
                 results[name][key] = min(results[name].get(key, t), t)
-            layer.eval()
-            t = best_time(lambda layer=layer: eval_fwd(layer), repeats)
-            results[name]["eval_forward"] = min(results[name].get("eval_forward", t), t)
+            if not compiled:
+                layer.eval()
+                t = best_time(lambda layer=layer: eval_fwd(layer), repeats)
+                results[name]["eval_forward"] = min(results[name].get("eval_forward", t), t)
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the two headline cases")
+    parser.add_argument("--compile", action="store_true", help="torch.compile rows only")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (best of)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--json", default=None, help="also write all numbers to this file")
@@ -116,36 +135,43 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.quick:
         cases = [Case(3, 64, 32, 3), Case(64, 64, 32, 3)]
+    elif args.compile:
+        cases = [Case(3, 64, 1, 3), Case(3, 64, 32, 3), Case(64, 64, 32, 3), Case(3, 64, 32, 1)]
     else:
         grid = itertools.product([1, 3, 16, 64], [64, 128], [1, 32], [1, 3])
         cases = [Case(*values) for values in grid]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, best of {args.rounds}")
-    print("ratios to plain conv, each as concat/ours; plain ms = plain forward+backward")
+    mode = "torch.compile, " if args.compile else ""
     print(
-        f"| {'C->out':<7} | {'HxW':<7} | {'N':>3} | {'k':>2} | {'plain ms':>9} | {'fwd':>11} | "
-        f"{'fwd+bwd':>11} | {'eval fwd':>11} | {'saved mem':>11} |"
+        f"torch {torch.__version__}, {mode}{torch.get_num_threads()} threads, best of {args.rounds}"
     )
-    print("|" + "|".join("-" * w for w in (9, 9, 5, 4, 11, 13, 13, 13, 13)) + "|")
+    print("ratios to plain conv, each as concat/ours; plain ms = plain forward+backward")
+    metrics = ["forward_backward"] if args.compile else ["forward", "forward_backward"]
+    metrics += [] if args.compile else ["eval_forward", "saved_bytes"]
+    titles = {"forward": "fwd", "forward_backward": "fwd+bwd", "eval_forward": "eval fwd"}
+    titles["saved_bytes"] = "saved mem"
+    head = "".join(f" {titles[m]:>11} |" for m in metrics)
+    print(f"| {'C->out':<7} | {'HxW':<7} | {'N':>3} | {'k':>2} | {'plain ms':>9} |{head}")
+    print("|" + "|".join("-" * w for w in (9, 9, 5, 4, 11, *[13] * len(metrics))) + "|")
     rows = []
     for case in cases:
-        r = measure(case, args.rounds)
+        r = measure(case, args.rounds, compiled=args.compile)
         p = r["plain"]
 
         def ratio(metric: str, r: dict[str, dict[str, float]] = r) -> str:
             base = r["plain"][metric]
             return f"{r['concat'][metric] / base:5.2f}/{r['ours'][metric] / base:5.2f}"
 
+        cells = "".join(f" {ratio(m):>11} |" for m in metrics)
         print(
             f"| {f'{case.channels}->{case.out_channels}':<7} | {f'{case.size}x{case.size}':<7} | "
-            f"{case.batch:>3} | {case.kernel:>2} | {p['forward_backward'] * 1e3:9.2f} | "
-            f"{ratio('forward'):>11} | {ratio('forward_backward'):>11} | "
-            f"{ratio('eval_forward'):>11} | {ratio('saved_bytes'):>11} |",
+            f"{case.batch:>3} | {case.kernel:>2} | {p['forward_backward'] * 1e3:9.2f} |{cells}",
             flush=True,
         )
         rows.append({"case": asdict(case), "results": r})
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"torch": torch.__version__, "threads": args.threads, "rows": rows}, f)
+            info = {"torch": torch.__version__, "threads": args.threads, "compile": args.compile}
+            json.dump({**info, "rows": rows}, f)
 
 
 if __name__ == "__main__":

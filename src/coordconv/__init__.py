@@ -1,11 +1,13 @@
 """CoordConv for PyTorch: convolutions that know where they are looking.
 
 Liu et al., 2018, "An intriguing failing of convolutional neural networks and the CoordConv
-solution" (arXiv 1807.03247). The library is ``coords`` / ``AddCoords``, the CoordConv layers
-and ``convert``; the paper's reproduction lives in ``coordconv.experiments`` (not imported here).
+solution" (arXiv 1807.03247). The library is ``coords`` / ``AddCoords``, the CoordConv layers,
+``convert``, ``load_plain_state_dict`` and ``fuse_conv_bn``; the paper's reproduction lives in
+``coordconv.experiments`` (not imported here).
 """
 
-from coordconv.conversion import convert
+from coordconv.conversion import convert, load_plain_state_dict
+from coordconv.fusion import fuse_conv_bn
 from coordconv.grid import coord_channels, coords
 from coordconv.layers import (
     AddCoords,
@@ -31,4 +33,6 @@ __all__ = [
     "convert",
     "coord_channels",
     "coords",
+    "fuse_conv_bn",
+    "load_plain_state_dict",
 ]

@@ -7,16 +7,28 @@ and the coordinate channels are the same for every sample, this equals::
     conv(x, weight, groups=g) + conv(grid, coord_weight, bias)   # grid: (1, d, *spatial)
 
 The second term, the *coordinate map* ``(1, out_channels, *out_spatial)``, is computed once per
-forward at batch size 1 and added in place: no ``(N, C + d, ...)`` tensor is built, convolved or
-kept for backward. For ``groups > 1`` the coordinate channels feed every output channel (the
+forward at batch size 1 and added to the batch: no ``(N, C + d, ...)`` tensor is built, convolved
+or kept for backward; autograd keeps the input (as for the plain layer) and the ``(1, d,
+*spatial)`` grid. For ``groups > 1`` the coordinate channels feed every output channel (the
 formula above is then the definition; concatenation cannot express it).
+
+Which computation runs is chosen per call, all with the same result:
+
+* pointwise layers (1x1 kernel, stride 1, no padding, ``groups=1``) on a contiguous input: one
+  batched matrix product that starts from the coordinate map (``baddbmm``);
+* a single sample with few input channels (``groups=1``, no cached map): the concatenation
+  itself, whose one convolution is cheaper there than two (it keeps the plain layer's input
+  plus the grid, and the concatenated weight);
+* otherwise the convolution of ``x`` plus the map, added in place;
+* while tracing, compiling, exporting or under ``torch.func`` transforms: the same sum, out of
+  place and with the grid built in-graph (no caches).
 """
 
 from __future__ import annotations
 
-import functools
-import math
-from typing import Any
+import sys
+from collections.abc import Callable
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -35,17 +47,74 @@ __all__ = [
     "CoordConvTranspose3d",
 ]
 
-_MAX_CACHED_GRIDS = 8
+_MAX_CACHED = 8  # entries per cache: input sizes (grids) or weight versions (maps)
+_CONCAT_MAX_CHANNELS = 4  # at batch 1, concatenate when in_channels is at most this
 _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
+
+Size = int | tuple[int, ...]
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+
+
+def _is_compiling() -> bool:
+    check: Callable[[], bool] | None = getattr(torch.compiler, "is_compiling", None)
+    if check is None:  # torch < 2.3 has it only in dynamo
+        from torch._dynamo import is_compiling
+
+        check = is_compiling
+    return bool(check())
 
 
 def _capturing() -> bool:
     """True while tracing, compiling or exporting: build grids in-graph, skip all caches."""
-    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+    return torch.jit.is_tracing() or _is_compiling() or torch.onnx.is_in_onnx_export()
+
+
+def _transformed() -> bool:
+    """True inside a ``torch.func`` transform (grad, vmap, jacrev, ...): compute out of place."""
+    peek = getattr(torch._C._functorch, "peek_interpreter_stack", None)
+    return peek is not None and peek() is not None
+
+
+class _Cache(dict[Any, Tensor]):
+    """A layer's memo of tensors derived from input sizes (grids) or weights (coordinate maps).
+
+    It never leaves its layer: pickles and deep copies of the layer start with an empty one (so
+    ``torch.save(model)`` does not grow with every input size seen), DataParallel replicas get
+    their own, and ``.to()``/``.cuda()``/``.half()`` clear it. At most ``_MAX_CACHED`` entries.
+    """
+
+    def __reduce__(self) -> tuple[type[_Cache], tuple[()]]:
+        return (_Cache, ())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Cache:
+        return _Cache()
+
+    def put(self, key: Any, value: Tensor) -> Tensor:
+        if len(self) >= _MAX_CACHED:
+            self.clear()
+        self[key] = value
+        return value
+
+
+class _CachingModule(nn.Module):
+    """Clears its ``_Cache`` attributes on ``_apply`` and gives DataParallel replicas new ones."""
+
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        for value in vars(self).values():
+            if isinstance(value, _Cache):
+                value.clear()
+        return super()._apply(fn, *args, **kwargs)
+
+    def _replicate_for_data_parallel(self) -> Any:
+        replica = super()._replicate_for_data_parallel()
+        for name, value in vars(replica).items():
+            if isinstance(value, _Cache):
+                setattr(replica, name, _Cache())
+        return replica
 
 
 def _grid(
-    cache: dict[Any, Tensor],
+    cache: _Cache,
     spatial: tuple[int, ...],
     with_r: bool,
     device: torch.device,
@@ -61,14 +130,30 @@ def _grid(
     key = (spatial, device, dtype)
     cached = cache.get(key)
     if cached is None:
-        if len(cache) >= _MAX_CACHED_GRIDS:
-            cache.clear()
-        cached = cache[key] = coords(spatial, with_r=with_r, device=device, dtype=dtype)[None]
+        # A normal tensor even when first built under inference_mode: training may save it later.
+        with torch.inference_mode(False):
+            cached = cache.put(
+                key, coords(spatial, with_r=with_r, device=device, dtype=dtype)[None]
+            )
     return cached
+
+
+def _symbolic_grid(x: Any, rank: int, with_r: bool, dtype: torch.dtype) -> Any:
+    """``(1, d, *spatial)`` grid of an ``fx.Proxy`` input as graph nodes: built in ``dtype`` on
+    the input's device at run time, then cast to the input's dtype."""
+    spatial = [x.shape[2 + k] for k in range(rank)]
+    return coords(spatial, with_r=with_r, device=x.device, dtype=dtype)[None].to(x.dtype)
 
 
 def _check_input(layer: str, x: Tensor, rank: int, channels: int | None) -> None:
     """Raise a clear error for a non-tensor, wrong rank, non-floating dtype or channel mismatch."""
+    if (
+        isinstance(x, Tensor)
+        and x.dim() - rank in (1, 2)
+        and x.is_floating_point()
+        and (channels is None or x.shape[-rank - 1] == channels)
+    ):
+        return
     c = "C" if channels is None else str(channels)
     expected = f"(N, {c}, {_SPATIAL_NAMES[rank]}) or unbatched ({c}, {_SPATIAL_NAMES[rank]})"
     if not isinstance(x, Tensor):
@@ -83,14 +168,13 @@ def _check_input(layer: str, x: Tensor, rank: int, channels: int | None) -> None
             f"{layer}: expected a floating-point input, got dtype {x.dtype}; "
             f"convert it first, e.g. x.float()"
         )
-    if channels is not None and x.shape[-rank - 1] != channels:
-        raise ValueError(
-            f"{layer}: expected input of shape {expected} with {channels} channels, "
-            f"got shape {tuple(x.shape)} ({x.shape[-rank - 1]} channels)"
-        )
+    raise ValueError(
+        f"{layer}: expected input of shape {expected} with {channels} channels, "
+        f"got shape {tuple(x.shape)} ({x.shape[-rank - 1]} channels)"
+    )
 
 
-class AddCoords(nn.Module):
+class AddCoords(_CachingModule):
     """Append coordinate channels: ``(N, C, *spatial) -> (N, C + rank (+1), *spatial)``.
 
     The input channels come first, then the channels of :func:`coordconv.coords` (``i``, ``j``,
@@ -115,9 +199,13 @@ class AddCoords(nn.Module):
             raise ValueError(f"AddCoords: rank must be 1, 2 or 3, got {rank}")
         self.rank = rank
         self.with_r = with_r
-        self._grid_cache: dict[Any, Tensor] = {}
+        self._grid_cache = _Cache()
 
     def forward(self, x: Tensor) -> Tensor:
+        if isinstance(x, torch.fx.Proxy):  # symbolic tracing: batched input, grid in the graph
+            grid = _symbolic_grid(x, self.rank, self.with_r, torch.get_default_dtype())
+            grid = grid.expand(x.shape[0], *[-1] * (self.rank + 1))
+            return torch.cat([x, grid], dim=1)
         _check_input("AddCoords", x, self.rank, None)
         unbatched = x.dim() == self.rank + 1
         batch = x[None] if unbatched else x
@@ -130,55 +218,18 @@ class AddCoords(nn.Module):
         return f"rank={self.rank}, with_r={self.with_r}"
 
 
-class _CoordMap(torch.autograd.Function):
-    """``conv(grid, coord_weight, bias)`` that keeps nothing for backward.
-
-    The map is linear in ``(coord_weight, bias)`` and the grid is a constant held by the layer's
-    cache, so the backward pass rebuilds the (batch-1) convolution graph instead of saving
-    tensors. This is what keeps the activation memory of a CoordConv equal to the plain layer's.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any, coord_weight: Tensor, bias: Tensor | None, grid: Tensor, conv: Any
-    ) -> Tensor:
-        ctx.grid, ctx.conv, ctx.has_bias = grid, conv, bias is not None
-        ctx.weight_meta = (coord_weight.shape, coord_weight.dtype, coord_weight.device)
-        return conv(grid, coord_weight, bias)
-
-    @staticmethod
-    def backward(ctx: Any, grad_map: Tensor) -> tuple[Tensor | None, ...]:
-        grad_weight = grad_bias = None
-        if ctx.needs_input_grad[0]:
-            shape, dtype, device = ctx.weight_meta
-            create_graph = torch.is_grad_enabled()
-            with torch.enable_grad():  # the map is linear: any weight value gives the same grad
-                weight = torch.zeros(shape, dtype=dtype, device=device, requires_grad=True)
-                out = ctx.conv(ctx.grid, weight, None)
-            (grad_weight,) = torch.autograd.grad(out, weight, grad_map, create_graph=create_graph)
-        if ctx.has_bias and ctx.needs_input_grad[1]:
-            grad_bias = grad_map.sum(dim=[0, *range(2, grad_map.dim())])
-        return grad_weight, grad_bias, None, None
-
-
-class _CoordConvBase(_ConvNd):
+class _CoordConvBase(_CachingModule, _ConvNd):
     """Shared machinery of every CoordConv layer: parameters, init, the coordinate map, checks.
 
-    Rank subclasses only pick the plain ``torch.nn`` layer to inherit from, so the constructor,
+    The conv and transposed subclasses spell out the plain layer's constructor and call
+    ``_init_coords``; rank subclasses only pick the plain ``torch.nn`` layer to inherit from, so
     ``weight``/``bias`` shapes, ``state_dict`` keys and ``repr`` are the plain layer's, plus
     ``coord_weight`` and the options below.
     """
 
     coord_weight: nn.Parameter
 
-    def __init__(
-        self,
-        *args: Any,
-        with_r: bool = False,
-        coord_kernel_size: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
+    def _init_coords(self, with_r: bool, coord_kernel_size: int | None) -> None:
         rank = len(self.kernel_size)
         if coord_kernel_size not in (None, 1):
             raise ValueError(
@@ -199,9 +250,22 @@ class _CoordConvBase(_ConvNd):
         self.coord_weight = nn.Parameter(
             torch.empty(shape, device=self.weight.device, dtype=self.weight.dtype)
         )
-        self._grid_cache: dict[Any, Tensor] = {}
-        self._map_cache: dict[Any, Tensor] = {}
+        self._grid_cache = _Cache()
+        self._map_cache = _Cache()
         self.reset_parameters()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("weight", "bias") and "coord_weight" in self._parameters:
+            caller = sys._getframe(1)
+            if caller.f_code.co_name == "fuse_conv_bn_eval" and caller.f_globals.get(
+                "__name__", ""
+            ).startswith("torch."):
+                raise TypeError(
+                    f"{type(self).__name__}: torch's fuse_conv_bn_eval rescales weight and bias "
+                    f"but not coord_weight, which would give wrong outputs; use "
+                    f"coordconv.fuse_conv_bn(conv, bn) instead"
+                )
+        super().__setattr__(name, value)
 
     @property
     def coord_channels(self) -> int:
@@ -212,12 +276,14 @@ class _CoordConvBase(_ConvNd):
         """Init as ``nn.ConvNd`` would for the concatenated ``(C + d)``-channel layer."""
         if not hasattr(self, "coord_weight"):  # called by the base constructor: wait for ours
             return
-        receptive = math.prod(self.kernel_size)
+        receptive = 1
+        for k in self.kernel_size:
+            receptive *= k
         if self.transposed:  # torch counts fan-in of a transposed weight over dim 1
             fan_in = self.weight.shape[1] * receptive
         else:
             fan_in = (self.in_channels // self.groups + self.coord_channels) * receptive
-        bound = 1 / math.sqrt(fan_in)
+        bound = fan_in**-0.5
         with torch.no_grad():
             for p in (self.weight, self.coord_weight, self.bias):
                 if p is not None:
@@ -238,9 +304,8 @@ class _CoordConvBase(_ConvNd):
         x: Tensor,
         weight: Tensor,
         bias: Tensor | None,
-        *,
         groups: int,
-        output_padding: list[int] | None = None,
+        output_padding: list[int] | None,
     ) -> Tensor:
         """The plain layer's convolution with the given weight, bias and groups."""
         rank = len(self.kernel_size)
@@ -257,59 +322,103 @@ class _CoordConvBase(_ConvNd):
             padding = 0
         return fn(x, weight, bias, self.stride, padding, self.dilation, groups)
 
-    def coord_map(
-        self,
-        spatial: tuple[int, ...],
-        x: Tensor,
-        output_padding: list[int] | None = None,
-        capturing: bool = False,
-    ) -> Tensor:
-        """The coordinates' contribution (bias included): ``(1, out_channels, *out_spatial)``."""
-        grid = _grid(self._grid_cache, spatial, self.with_r, x.device, x.dtype, capturing)
+    def coord_map(self, grid: Tensor, output_padding: list[int] | None = None) -> Tensor:
+        """The coordinates' contribution, bias included: ``(1, out_channels, *out_spatial)``.
+
+        ``grid`` is the ``(1, d, *spatial)`` grid of the input's spatial size. With
+        ``cache_coord_map`` set, in eval mode and when no gradient is needed, the map is cached
+        per grid and weight version.
+        """
         weight, bias = self.full_coord_weight(), self.bias
-        conv = functools.partial(self._conv, groups=1, output_padding=output_padding)
-        if capturing:
-            return conv(grid, weight, bias)
-        if self.cache_coord_map and not self.training:
-            params = [p for p in (self.weight, self.coord_weight, bias) if p is not None]
-            versions = [(p.data_ptr(), p._version) for p in params]
-            key = (grid.shape, x.device, x.dtype, str(output_padding), *versions)
-            cached = self._map_cache.get(key)
-            if cached is None:
-                if len(self._map_cache) >= _MAX_CACHED_GRIDS:
-                    self._map_cache.clear()
-                with torch.no_grad():
-                    cached = self._map_cache[key] = conv(grid, weight, bias)
-            return cached
-        needs_grad = weight.requires_grad or (bias is not None and bias.requires_grad)
-        if not (needs_grad and torch.is_grad_enabled()):
-            return conv(grid, weight, bias)
-        return _CoordMap.apply(weight, bias, grid, conv)
+        if not (self.cache_coord_map and not self.training) or _transformed():
+            return self._conv(grid, weight, bias, 1, output_padding)
+        params = [p for p in (self.weight, self.coord_weight, bias) if p is not None]
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            return self._conv(grid, weight, bias, 1, output_padding)
+        versions = [(p.data_ptr(), p._version) for p in params]
+        key = (grid.shape, grid.device, grid.dtype, str(output_padding), *versions)
+        cached = self._map_cache.get(key)
+        if cached is None:
+            with torch.no_grad(), torch.inference_mode(False):
+                cached = self._map_cache.put(key, self._conv(grid, weight, bias, 1, output_padding))
+        return cached
+
+    def _pointwise(self, output_padding: list[int] | None) -> bool:
+        """A 1x1 kernel with stride 1, no padding and one group: a matrix product per sample."""
+        rank = len(self.kernel_size)
+        ones, zeros = (1,) * rank, (0,) * rank
+        return (
+            self.groups == 1
+            and self.kernel_size == ones
+            and self.stride == ones
+            and (self.padding in ("valid", "same") or tuple(self.padding) == zeros)
+            and (output_padding is None or tuple(output_padding) == zeros)
+        )
 
     def _coord_forward(self, input: Tensor, output_size: list[int] | None) -> Tensor:
-        name = type(self).__name__
         rank = len(self.kernel_size)
-        capturing = _capturing()
-        _check_input(name, input, rank, self.in_channels)
+        if isinstance(input, torch.fx.Proxy):
+            return self._symbolic_forward(input, output_size)
+        _check_input(type(self).__name__, input, rank, self.in_channels)
         x = input[None] if input.dim() == rank + 1 else input
-        if not self.transposed and not isinstance(self.padding, str) and not capturing:
-            pad = self.padding
-            for n, p, k, d in zip(x.shape[2:], pad, self.kernel_size, self.dilation, strict=True):
-                if n + 2 * p < d * (k - 1) + 1:
-                    raise ValueError(
-                        f"{name}: spatial size {tuple(x.shape[2:])} plus padding {pad} is smaller "
-                        f"than the (dilated) kernel {self.kernel_size}; use a larger input or "
-                        f"more padding"
-                    )
+        capturing = _capturing()
+        if not (self.transposed or capturing or isinstance(self.padding, str)):
+            self._check_size(x)
         output_padding = None
         if self.transposed:
             output_padding = self._output_padding(  # type: ignore[operator]
                 x, output_size, self.stride, self.padding, self.kernel_size, rank, self.dilation
             )
-        out = self._conv(x, self.weight, None, groups=self.groups, output_padding=output_padding)
-        coord_map = self.coord_map(tuple(x.shape[2:]), x, output_padding, capturing)
-        out = out + coord_map if capturing else out.add_(coord_map)  # in place: nothing saved
+        grid = _grid(
+            self._grid_cache, tuple(x.shape[2:]), self.with_r, x.device, x.dtype, capturing
+        )
+        out: Tensor
+        if capturing or _transformed():
+            out = self._conv(x, self.weight, None, self.groups, output_padding)
+            out = out + self._conv(grid, self.full_coord_weight(), self.bias, 1, output_padding)
+        elif self._pointwise(output_padding) and x.is_contiguous():
+            n, c, o = x.shape[0], self.in_channels, self.out_channels
+            matrix = self.weight.view(c, o).t() if self.transposed else self.weight.view(o, c)
+            coord_map = self.coord_map(grid, output_padding).flatten(2)  # (1, O, L)
+            out = torch.baddbmm(coord_map, matrix.expand(n, o, c), x.flatten(2))  # (N, O, L)
+            out = out.view(n, o, *x.shape[2:])
+        elif (
+            self.groups == 1
+            and x.shape[0] == 1
+            and self.in_channels <= _CONCAT_MAX_CHANNELS
+            and not (self.cache_coord_map and not self.training)
+        ):
+            cat_dim = 0 if self.transposed else 1
+            weight = torch.cat([self.weight, self.full_coord_weight()], dim=cat_dim)
+            out = self._conv(torch.cat([x, grid], dim=1), weight, self.bias, 1, output_padding)
+        else:
+            out = self._conv(x, self.weight, None, self.groups, output_padding)
+            out = out.add_(self.coord_map(grid, output_padding))  # in place: nothing saved
         return out if x is input else out[0]
+
+    def _symbolic_forward(self, x: Any, output_size: list[int] | None) -> Any:
+        """Under ``torch.fx.symbolic_trace`` (batched input): the sum as graph nodes."""
+        rank = len(self.kernel_size)
+        dtype = cast(Tensor, self._parameters["weight"]).dtype  # the real one, not a graph node
+        grid = _symbolic_grid(x, rank, self.with_r, dtype)
+        output_padding = None
+        if self.transposed:
+            output_padding = self._output_padding(  # type: ignore[operator]
+                x, output_size, self.stride, self.padding, self.kernel_size, rank, self.dilation
+            )
+        out = self._conv(x, self.weight, None, self.groups, output_padding)
+        return out + self._conv(grid, self.full_coord_weight(), self.bias, 1, output_padding)
+
+    def _check_size(self, x: Tensor) -> None:
+        """A clear error when the (padded) input is smaller than the dilated kernel."""
+        pad = cast(tuple[int, ...], self.padding)
+        for n, p, k, d in zip(x.shape[2:], pad, self.kernel_size, self.dilation, strict=True):
+            if n + 2 * p < d * (k - 1) + 1:
+                raise ValueError(
+                    f"{type(self).__name__}: spatial size {tuple(x.shape[2:])} plus padding {pad} "
+                    f"is smaller than the (dilated) kernel {self.kernel_size}; use a larger input "
+                    f"or more padding"
+                )
 
     def extra_repr(self) -> str:
         s = super().extra_repr() + f", with_r={self.with_r}"
@@ -319,11 +428,81 @@ class _CoordConvBase(_ConvNd):
 
 
 class _CoordConvNd(_CoordConvBase):
+    """Convolutions: ``torch.nn.ConvNd``'s constructor (same names, order and defaults)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size,
+        stride: Size = 1,
+        padding: str | Size = 0,
+        dilation: Size = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: PaddingMode = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        with_r: bool = False,
+        coord_kernel_size: int | None = None,
+    ) -> None:
+        cast(Any, super()).__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self._init_coords(with_r, coord_kernel_size)
+
     def forward(self, input: Tensor) -> Tensor:
         return self._coord_forward(input, None)
 
 
 class _CoordConvTransposeNd(_CoordConvBase):
+    """Transposed convolutions: ``torch.nn.ConvTransposeNd``'s constructor and ``output_size``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size,
+        stride: Size = 1,
+        padding: Size = 0,
+        output_padding: Size = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Size = 1,
+        padding_mode: PaddingMode = "zeros",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        with_r: bool = False,
+        coord_kernel_size: int | None = None,
+    ) -> None:
+        cast(Any, super()).__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            output_padding,
+            groups,
+            bias,
+            dilation,
+            padding_mode,
+            device,
+            dtype,
+        )
+        self._init_coords(with_r, coord_kernel_size)
+
     def forward(self, input: Tensor, output_size: list[int] | None = None) -> Tensor:
         return self._coord_forward(input, output_size)
 
@@ -340,7 +519,7 @@ _DOC = """{plain} with coordinate channels: ``{plain}`` applied to ``AddCoords(r
 
     Equals the plain layer on ``cat([x, grid])`` with weight ``cat([weight, coord_weight],
     dim={cat_dim})`` (``groups=1``); for ``groups > 1`` the coordinates feed every output channel.
-    The coordinate term is computed once per call at batch size 1 and added in place.
+    The coordinate term is computed once per call at batch size 1 and added to the batch.
 
     Shape:
         As :class:`torch.nn.{plain}` (batched or unbatched input, same output-size formula).
