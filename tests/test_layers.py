@@ -318,6 +318,6 @@ def test_activation_memory_is_the_plain_layers_plus_the_grid(
     x = torch.randn(batch, channels, 16, 12, requires_grad=True)
     grid_bytes = 3 * 16 * 12 * 4
     allowed = activation_bytes(plain, x) + grid_bytes
-    if batch == 1 and groups == 1:  # the concat path also keeps the concatenated weight
+    if batch == 1 and groups == 1:  # the concatenation's path also keeps the concatenated weight
         allowed += (ours.weight.numel() + ours.coord_weight.numel()) * 4
     assert activation_bytes(ours, x) <= allowed

@@ -14,11 +14,13 @@ formula above is then the definition; concatenation cannot express it).
 
 Which computation runs is chosen per call, all with the same result:
 
+* a single sample (``groups=1``, no cached map) with a 1x1 kernel or at most 4 input channels:
+  the convolution of the concatenation itself, as one convolution is cheaper there than two
+  (it keeps the concatenated input and weight for backward; batch 1 has no activation memory
+  to save);
 * pointwise layers (1x1 kernel, stride 1, no padding, ``groups=1``) on a contiguous input: one
-  batched matrix product that starts from the coordinate map (``baddbmm``);
-* a single sample with few input channels (``groups=1``, no cached map): the concatenation
-  itself, whose one convolution is cheaper there than two (it keeps the plain layer's input
-  plus the grid, and the concatenated weight);
+  batched matrix product that starts from the coordinate map (``baddbmm``), several times
+  faster on CPU than the plain 1x1 convolution;
 * otherwise the convolution of ``x`` plus the map, added in place;
 * while tracing, compiling, exporting or under ``torch.func`` transforms: the same sum, out of
   place and with the grid built in-graph (no caches).
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 _MAX_CACHED = 8  # entries per cache: input sizes (grids) or weight versions (maps)
-_CONCAT_MAX_CHANNELS = 4  # at batch 1, concatenate when in_channels is at most this
+_CONCAT_MAX_CHANNELS = 4  # at batch 1, convolve the concatenation up to this many in_channels
 _SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
 
 Size = int | tuple[int, ...]
@@ -329,19 +331,28 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         ``cache_coord_map`` set, in eval mode and when no gradient is needed, the map is cached
         per grid and weight version.
         """
-        weight, bias = self.full_coord_weight(), self.bias
         if not (self.cache_coord_map and not self.training) or _transformed():
-            return self._conv(grid, weight, bias, 1, output_padding)
-        params = [p for p in (self.weight, self.coord_weight, bias) if p is not None]
+            return self._compute_coord_map(grid, output_padding)
+        params = [p for p in (self.weight, self.coord_weight, self.bias) if p is not None]
         if torch.is_grad_enabled() and any(p.requires_grad for p in params):
-            return self._conv(grid, weight, bias, 1, output_padding)
+            return self._compute_coord_map(grid, output_padding)
         versions = [(p.data_ptr(), p._version) for p in params]
         key = (grid.shape, grid.device, grid.dtype, str(output_padding), *versions)
         cached = self._map_cache.get(key)
         if cached is None:
             with torch.no_grad(), torch.inference_mode(False):
-                cached = self._map_cache.put(key, self._conv(grid, weight, bias, 1, output_padding))
+                cached = self._map_cache.put(key, self._compute_coord_map(grid, output_padding))
         return cached
+
+    def _compute_coord_map(self, grid: Tensor, output_padding: list[int] | None) -> Tensor:
+        weight, bias = self.full_coord_weight(), self.bias
+        if not self._pointwise(output_padding):
+            return self._conv(grid, weight, bias, 1, output_padding)
+        d, o = grid.shape[1], self.out_channels
+        matrix = weight.view(d, o).t() if self.transposed else weight.view(o, d)
+        flat = grid.view(d, -1)  # (d, L)
+        coord_map = matrix @ flat if bias is None else torch.addmm(bias[:, None], matrix, flat)
+        return coord_map.view(1, o, *grid.shape[2:])
 
     def _pointwise(self, output_padding: list[int] | None) -> bool:
         """A 1x1 kernel with stride 1, no padding and one group: a matrix product per sample."""
@@ -353,6 +364,16 @@ class _CoordConvBase(_CachingModule, _ConvNd):
             and self.stride == ones
             and (self.padding in ("valid", "same") or tuple(self.padding) == zeros)
             and (output_padding is None or tuple(output_padding) == zeros)
+        )
+
+    def _concat_path(self, batch: int, pointwise: bool) -> bool:
+        """One sample, one group, few input channels or a 1x1 kernel, no cached map: there one
+        convolution of the concatenation beats two (its memory is allowed to be more)."""
+        return (
+            batch == 1
+            and self.groups == 1
+            and (pointwise or self.in_channels <= _CONCAT_MAX_CHANNELS)
+            and not (self.cache_coord_map and not self.training)
         )
 
     def _coord_forward(self, input: Tensor, output_size: list[int] | None) -> Tensor:
@@ -372,25 +393,21 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         grid = _grid(
             self._grid_cache, tuple(x.shape[2:]), self.with_r, x.device, x.dtype, capturing
         )
+        pointwise = self._pointwise(output_padding)
         out: Tensor
         if capturing or _transformed():
             out = self._conv(x, self.weight, None, self.groups, output_padding)
             out = out + self._conv(grid, self.full_coord_weight(), self.bias, 1, output_padding)
-        elif self._pointwise(output_padding) and x.is_contiguous():
+        elif self._concat_path(x.shape[0], pointwise):
+            cat_dim = 0 if self.transposed else 1
+            weight = torch.cat([self.weight, self.full_coord_weight()], dim=cat_dim)
+            out = self._conv(torch.cat([x, grid], dim=1), weight, self.bias, 1, output_padding)
+        elif pointwise and x.is_contiguous():
             n, c, o = x.shape[0], self.in_channels, self.out_channels
             matrix = self.weight.view(c, o).t() if self.transposed else self.weight.view(o, c)
             coord_map = self.coord_map(grid, output_padding).flatten(2)  # (1, O, L)
             out = torch.baddbmm(coord_map, matrix.expand(n, o, c), x.flatten(2))  # (N, O, L)
             out = out.view(n, o, *x.shape[2:])
-        elif (
-            self.groups == 1
-            and x.shape[0] == 1
-            and self.in_channels <= _CONCAT_MAX_CHANNELS
-            and not (self.cache_coord_map and not self.training)
-        ):
-            cat_dim = 0 if self.transposed else 1
-            weight = torch.cat([self.weight, self.full_coord_weight()], dim=cat_dim)
-            out = self._conv(torch.cat([x, grid], dim=1), weight, self.bias, 1, output_padding)
         else:
             out = self._conv(x, self.weight, None, self.groups, output_padding)
             out = out.add_(self.coord_map(grid, output_padding))  # in place: nothing saved

@@ -99,6 +99,30 @@ def test_corrupt_checkpoint_message(tmp_path):
         train(cfg, tmp_path, resume=True)
 
 
+class _Payload:
+    """Unpickling this would call ``_EXECUTED.append``: a stand-in for arbitrary code."""
+
+    def __reduce__(self):
+        return (_EXECUTED.append, ("ran",))
+
+
+_EXECUTED: list[str] = []
+
+
+def test_malicious_checkpoint_is_refused_not_executed(tmp_path):
+    cfg = _config(epochs=1)
+    train(cfg, tmp_path)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    ckpt["state"]["payload"] = _Payload()
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"weights_only=True, nothing in it was executed"):
+        train(cfg, tmp_path, resume=True)
+    assert _EXECUTED == []
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="not a coordconv training checkpoint"):
+        train(cfg, tmp_path, resume=True)
+
+
 def test_non_finite_loss_stops_with_epoch_and_step(tmp_path, monkeypatch):
     calls = {"n": 0}
     real_loss = tasks.TaskSpec.loss

@@ -153,7 +153,7 @@ class RunState:
 def versions() -> dict[str, str]:
     return {
         "coordconv": coordconv.__version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "numpy": np.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -214,13 +214,23 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Adam:
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load with ``weights_only=True``: ours hold only tensors, numbers, strings, lists and dicts,
+    so a file that needs anything else is foreign (or malicious) and is refused, never run."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated or foreign file: say which and what to do
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated, foreign or malicious file: say which and what to do
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise ValueError(
-            f"checkpoint {path} cannot be read ({type(err).__name__}: {err}); "
-            f"delete the run folder or train with --overwrite"
+            f"checkpoint {path} cannot be read as a coordconv checkpoint (loaded with "
+            f"weights_only=True, nothing in it was executed; {type(err).__name__}: "
+            f"{first_line}); delete the run folder or train with --overwrite"
         ) from err
+    if not isinstance(ckpt, dict) or not {"config", "model", "state"} <= set(ckpt):
+        raise ValueError(
+            f"checkpoint {path} is not a coordconv training checkpoint (no config/model/state); "
+            f"delete the run folder or train with --overwrite"
+        )
+    return ckpt
 
 
 def train(
