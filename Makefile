@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup reproduce test lint bench demo clean
+.PHONY: setup reproduce test lint bench wheel-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
 
+# Build the wheel, install it into a fresh venv with only torch, and smoke-test it there.
+wheel-smoke: $(STAMP)
+	rm -rf dist .venv-wheel
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	$(PYTHON) -m venv .venv-wheel
+	.venv-wheel/bin/python -m pip install --quiet torch==2.13.0
+	.venv-wheel/bin/python -m pip install --quiet dist/torch_coordconv-*.whl
+	cd .ci && ../.venv-wheel/bin/python smoke_wheel.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/layer_overhead.py
 
 clean:
-	rm -rf $(VENV) reports/quick
+	rm -rf $(VENV) .venv-wheel dist reports/quick
