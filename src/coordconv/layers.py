@@ -14,16 +14,17 @@ formula above is then the definition; concatenation cannot express it).
 
 Which computation runs is chosen per call, all with the same result:
 
-* a single sample (``groups=1``, no cached map) with a 1x1 kernel or at most 4 input channels:
-  the convolution of the concatenation itself, as one convolution is cheaper there than two
-  (it keeps the concatenated input and weight for backward; batch 1 has no activation memory
-  to save);
+* a single sample (``groups=1``) with a 1x1 kernel or at most 4 input channels: the
+  convolution of the concatenation itself, as one convolution is cheaper there than two (it
+  keeps the concatenated input and weight for backward; batch 1 has no activation memory to
+  save);
 * pointwise layers (1x1 kernel, stride 1, no padding, ``groups=1``) on a contiguous input: one
   batched matrix product that starts from the coordinate map (``baddbmm``), several times
   faster on CPU than the plain 1x1 convolution;
 * otherwise the convolution of ``x`` plus the map, added in place;
-* while tracing, compiling, exporting or under ``torch.func`` transforms: the same sum, out of
-  place and with the grid built in-graph (no caches).
+* while tracing, compiling or exporting: the grid built in-graph (no caches), then the
+  concatenation's convolution for at most 4 input channels (``groups=1``; the compiler fuses
+  the concatenation), else the sum out of place; under ``torch.func`` transforms the sum.
 """
 
 from __future__ import annotations
@@ -366,14 +367,22 @@ class _CoordConvBase(_CachingModule, _ConvNd):
             and (output_padding is None or tuple(output_padding) == zeros)
         )
 
+    def _concat_conv(self, x: Tensor, grid: Tensor, output_padding: list[int] | None) -> Tensor:
+        """The definition itself: the plain convolution of ``cat([x, grid])``, ``groups=1``."""
+        weight = torch.cat([self.weight, self.full_coord_weight()], dim=0 if self.transposed else 1)
+        return self._conv(torch.cat([x, grid], dim=1), weight, self.bias, 1, output_padding)
+
     def _concat_path(self, batch: int, pointwise: bool) -> bool:
-        """One sample, one group, few input channels or a 1x1 kernel, no cached map: there one
-        convolution of the concatenation beats two (its memory is allowed to be more)."""
+        """One sample, one group, few input channels or a 1x1 kernel: there one convolution of
+        the concatenation beats two (batch 1 has no activation memory worth saving). A cached
+        map is cheaper still, except for one input channel: the CPU's 1-channel convolution is
+        slower than the concatenation's 3-channel one."""
+        map_cached = self.cache_coord_map and not self.training and self.in_channels > 1
         return (
             batch == 1
             and self.groups == 1
             and (pointwise or self.in_channels <= _CONCAT_MAX_CHANNELS)
-            and not (self.cache_coord_map and not self.training)
+            and not map_cached
         )
 
     def _coord_forward(self, input: Tensor, output_size: list[int] | None) -> Tensor:
@@ -395,13 +404,13 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         )
         pointwise = self._pointwise(output_padding)
         out: Tensor
-        if capturing or _transformed():
+        if capturing and self.groups == 1 and self.in_channels <= _CONCAT_MAX_CHANNELS:
+            out = self._concat_conv(x, grid.expand(x.shape[0], -1, *grid.shape[2:]), output_padding)
+        elif capturing or _transformed():
             out = self._conv(x, self.weight, None, self.groups, output_padding)
             out = out + self._conv(grid, self.full_coord_weight(), self.bias, 1, output_padding)
         elif self._concat_path(x.shape[0], pointwise):
-            cat_dim = 0 if self.transposed else 1
-            weight = torch.cat([self.weight, self.full_coord_weight()], dim=cat_dim)
-            out = self._conv(torch.cat([x, grid], dim=1), weight, self.bias, 1, output_padding)
+            out = self._concat_conv(x, grid, output_padding)
         elif pointwise and x.is_contiguous():
             n, c, o = x.shape[0], self.in_channels, self.out_channels
             matrix = self.weight.view(c, o).t() if self.transposed else self.weight.view(o, c)
