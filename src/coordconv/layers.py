@@ -392,35 +392,42 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         _check_input(type(self).__name__, input, rank, self.in_channels)
         x = input[None] if input.dim() == rank + 1 else input
         capturing = _capturing()
-        if not (self.transposed or capturing or isinstance(self.padding, str)):
-            self._check_size(x)
+        if capturing:
+            out = self._batched_forward(x, output_size, capturing)
+        else:
+            try:
+                out = self._batched_forward(x, output_size, capturing)
+            except RuntimeError:
+                self._check_size(x)  # a clearer message when the input is too small
+                raise
+        return out if x is input else out[0]
+
+    def _batched_forward(self, x: Tensor, output_size: list[int] | None, capturing: bool) -> Tensor:
+        """``(N, C, *spatial)`` -> ``(N, out_channels, *out_spatial)`` by the cheapest path."""
         output_padding = None
         if self.transposed:
+            rank = len(self.kernel_size)
             output_padding = self._output_padding(  # type: ignore[operator]
                 x, output_size, self.stride, self.padding, self.kernel_size, rank, self.dilation
             )
-        grid = _grid(
-            self._grid_cache, tuple(x.shape[2:]), self.with_r, x.device, x.dtype, capturing
-        )
+        spatial = tuple(x.shape[2:])
+        grid = _grid(self._grid_cache, spatial, self.with_r, x.device, x.dtype, capturing)
         pointwise = self._pointwise(output_padding)
-        out: Tensor
         if capturing and self.groups == 1 and self.in_channels <= _CONCAT_MAX_CHANNELS:
-            out = self._concat_conv(x, grid.expand(x.shape[0], -1, *grid.shape[2:]), output_padding)
-        elif capturing or _transformed():
+            return self._concat_conv(x, grid.expand(x.shape[0], -1, *spatial), output_padding)
+        if capturing or _transformed():
             out = self._conv(x, self.weight, None, self.groups, output_padding)
-            out = out + self._conv(grid, self.full_coord_weight(), self.bias, 1, output_padding)
-        elif self._concat_path(x.shape[0], pointwise):
-            out = self._concat_conv(x, grid, output_padding)
-        elif pointwise and x.is_contiguous():
+            return out + self._conv(grid, self.full_coord_weight(), self.bias, 1, output_padding)
+        if self._concat_path(x.shape[0], pointwise):
+            return self._concat_conv(x, grid, output_padding)
+        if pointwise and x.is_contiguous():
             n, c, o = x.shape[0], self.in_channels, self.out_channels
             matrix = self.weight.view(c, o).t() if self.transposed else self.weight.view(o, c)
             coord_map = self.coord_map(grid, output_padding).flatten(2)  # (1, O, L)
             out = torch.baddbmm(coord_map, matrix.expand(n, o, c), x.flatten(2))  # (N, O, L)
-            out = out.view(n, o, *x.shape[2:])
-        else:
-            out = self._conv(x, self.weight, None, self.groups, output_padding)
-            out = out.add_(self.coord_map(grid, output_padding))  # in place: nothing saved
-        return out if x is input else out[0]
+            return out.view(n, o, *spatial)
+        out = self._conv(x, self.weight, None, self.groups, output_padding)
+        return out.add_(self.coord_map(grid, output_padding))  # in place: nothing saved
 
     def _symbolic_forward(self, x: Any, output_size: list[int] | None) -> Any:
         """Under ``torch.fx.symbolic_trace`` (batched input): the sum as graph nodes."""
@@ -437,6 +444,8 @@ class _CoordConvBase(_CachingModule, _ConvNd):
 
     def _check_size(self, x: Tensor) -> None:
         """A clear error when the (padded) input is smaller than the dilated kernel."""
+        if self.transposed or isinstance(self.padding, str):
+            return
         pad = cast(tuple[int, ...], self.padding)
         for n, p, k, d in zip(x.shape[2:], pad, self.kernel_size, self.dilation, strict=True):
             if n + 2 * p < d * (k - 1) + 1:
