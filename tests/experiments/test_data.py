@@ -132,3 +132,43 @@ def test_view_subset_and_bad_task(data):
     assert int(index) == int(data.class_index[test[5]])
     with pytest.raises(ValueError, match="task must be one of"):
         TaskDataset(data, "segmentation")
+
+
+@pytest.mark.parametrize("kind", ["uniform", "quadrant"])
+def test_validation_split_partitions_the_training_part(kind):
+    from coordconv.experiments.data import validation_split
+
+    data = NotSoClevr()
+    train_idx, test_idx = make_split(data, kind)
+    fit, val = validation_split(data, kind, train_idx, seed=3)
+    assert len(set(fit.tolist()) & set(val.tolist())) == 0
+    assert sorted(fit.tolist() + val.tolist()) == train_idx.tolist()
+    assert not set(val.tolist()) & set(test_idx.tolist())
+    again = validation_split(data, kind, train_idx, seed=3)
+    assert torch.equal(again[0], fit) and torch.equal(again[1], val)
+    if kind == "uniform":
+        assert len(val) == round(0.2 * len(train_idx)) == 502
+        other = validation_split(data, kind, train_idx, seed=4)[1]
+        assert not torch.equal(other, val)
+    else:
+        centres = data.centres[val]
+        x, y = centres[:, 0], centres[:, 1]
+        assert len(val) == 264
+        assert bool((((x > 48) & (y < 16)) | ((x < 16) & (y > 48))).all())
+        fit_xy = data.centres[fit]
+        # every x and y of the validation blocks occurs in fitting data, never jointly
+        assert set(x.tolist()) <= set(fit_xy[:, 0].tolist())
+        assert set(y.tolist()) <= set(fit_xy[:, 1].tolist())
+        pairs = {tuple(c) for c in fit_xy.tolist()}
+        assert not any(tuple(c) in pairs for c in centres.tolist())
+
+
+def test_validation_split_errors():
+    from coordconv.experiments.data import validation_split
+
+    data = NotSoClevr()
+    train_idx, _ = make_split(data, "uniform")
+    with pytest.raises(ValueError, match="fraction must be in"):
+        validation_split(data, "uniform", train_idx, fraction=1.5)
+    with pytest.raises(ValueError, match="split kind"):
+        validation_split(data, "other", train_idx)

@@ -151,3 +151,38 @@ def test_config_validation():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             TrainConfig(device="cuda")
+
+
+def test_validation_run_records_val_and_never_reads_test(tmp_path, monkeypatch):
+    """Garbage test targets: bit-identical weights and train/val numbers (test decides nothing)."""
+    from coordconv.experiments import train as train_module
+    from coordconv.experiments.data import NotSoClevr, make_split
+
+    cfg = _config(task="rendering", split="quadrant", epochs=2, validation=True, stop_at_target=True)
+    clean = train(cfg, tmp_path / "clean")
+    assert [set(h) for h in clean["history"]] == [{"epoch", "train", "val", "test", "seconds"}] * 2
+    assert set(clean["final"]) >= {"train", "val", "test", "time_to_target_s", "held_target"}
+    real = train_module.task_tensors
+
+    def garbage_test_targets(dataset, task):
+        inputs, targets = real(dataset, task)
+        _, test_idx = make_split(NotSoClevr(cfg.canvas, cfg.square), cfg.split)
+        targets = targets.clone()
+        targets[test_idx] = torch.rand_like(targets[test_idx])
+        return inputs, targets
+
+    monkeypatch.setattr(train_module, "task_tensors", garbage_test_targets)
+    dirty = train(cfg, tmp_path / "dirty")
+    assert dirty["final"]["test"] != clean["final"]["test"]
+    for a, b in zip(clean["history"], dirty["history"], strict=True):
+        assert a["train"] == b["train"] and a["val"] == b["val"]
+    state = [torch.load(tmp_path / d / "checkpoint.pt")["model"] for d in ("clean", "dirty")]
+    for key in state[0]:
+        assert torch.equal(state[0][key], state[1][key]), key
+
+
+def test_held_target_says_whether_the_run_ended_at_target(tmp_path):
+    result = train(_config(task="regression", epochs=2), tmp_path)
+    spec = tasks.get_task("regression", SMALL["canvas"])
+    last = result["history"][-1]
+    assert result["final"]["held_target"] == (spec.reached(last["train"]) and spec.reached(last["test"]))

@@ -23,6 +23,7 @@ __all__ = [
     "TaskDataset",
     "make_split",
     "task_tensors",
+    "validation_split",
 ]
 
 TASKS = ("classification", "regression", "rendering")
@@ -159,6 +160,67 @@ def make_split(
     if bool(is_test.all()) or not bool(is_test.any()):
         raise ValueError(f"the {kind} split left an empty train or test set; change its options")
     return torch.nonzero(~is_test).flatten(), torch.nonzero(is_test).flatten()
+
+
+def validation_mask(dataset: NotSoClevr) -> Tensor:
+    """``(N,)`` bool: the quadrant split's validation centres, the two far corner blocks of the
+    training quadrants: top-right ``x > 3/4 canvas, y < 1/4 canvas`` and bottom-left
+    ``x < 1/4 canvas, y > 3/4 canvas`` (132 + 132 = 264 centres on the default 64 canvas).
+
+    Like the held-out bottom-right quadrant they sit at the canvas' edge, and every ``x`` and every
+    ``y`` of them occurs in the fitting data, never jointly: the blocks measure extrapolation to
+    unseen *combinations* of coordinates, as the test quadrant does.
+    """
+    x, y = dataset.centres[:, 0].double(), dataset.centres[:, 1].double()
+    low, high = dataset.canvas / 4, 3 * dataset.canvas / 4
+    return ((x > high) & (y < low)) | ((x < low) & (y > high))
+
+
+def validation_split(
+    dataset: NotSoClevr,
+    kind: str,
+    train_idx: Tensor,
+    *,
+    fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Split a split's training part into ``(fit_idx, val_idx)``: sorted, disjoint, covering it.
+
+    Every choice (recipe, epochs, stopping, sweep selection) is made on ``val_idx``; the test part
+    is never touched (its indices are not in ``train_idx``, so they cannot appear here).
+
+    Args:
+        dataset: the examples.
+        kind: the split ``train_idx`` comes from: ``"uniform"`` draws a seeded random
+            ``round(fraction * len(train_idx))`` of the training examples (502 of 2509 at the
+            defaults); ``"quadrant"`` takes the corner blocks of :func:`validation_mask`
+            (``fraction`` and ``seed`` are not used: the rule is fixed).
+        train_idx: the training indices of :func:`make_split`.
+        fraction: uniform only: the share of ``train_idx`` that goes to validation.
+        seed: uniform only: seeds the ``torch.Generator`` of the draw.
+
+    Example:
+        >>> data = NotSoClevr()
+        >>> train_idx, _ = make_split(data, "quadrant")
+        >>> [len(i) for i in validation_split(data, "quadrant", train_idx)]
+        [2143, 264]
+    """
+    train_idx = train_idx.long()
+    if kind == "uniform":
+        if not 0.0 < fraction < 1.0:
+            raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+        generator = torch.Generator().manual_seed(seed)
+        in_val = torch.zeros(len(train_idx), dtype=torch.bool)
+        in_val[
+            torch.randperm(len(train_idx), generator=generator)[: round(fraction * len(train_idx))]
+        ] = True
+    elif kind == "quadrant":
+        in_val = validation_mask(dataset)[train_idx]
+    else:
+        raise ValueError(f"split kind must be 'uniform' or 'quadrant', got {kind!r}")
+    if bool(in_val.all()) or not bool(in_val.any()):
+        raise ValueError(f"the {kind} validation split left an empty fit or validation set")
+    return train_idx[~in_val].sort().values, train_idx[in_val].sort().values
 
 
 def task_tensors(dataset: NotSoClevr, task: str) -> tuple[Tensor, Tensor]:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 import coordconv
-from coordconv.experiments.data import NotSoClevr, make_split, task_tensors
+from coordconv.experiments.data import NotSoClevr, make_split, task_tensors, validation_split
 from coordconv.experiments.io import atomic_write, read_json, write_json
 from coordconv.experiments.models import ModelConfig, PixelSoftmax, build_model, count_params
 from coordconv.experiments.tasks import get_task
@@ -60,6 +60,7 @@ class TrainConfig:
     seed: int = 0  # model initialisation and batch order
     split_seed: int = 0  # the uniform split's draw (shared by all models, so they see one split)
     test_fraction: float = 0.2  # uniform split: fraction held out
+    validation: bool = False  # fit on the training part minus a validation part, report `val`
     canvas: int = 64  # Not-so-Clevr canvas side
     square: int = 9  # Not-so-Clevr square side (odd)
     width: int = 1  # channel multiplier m
@@ -145,7 +146,10 @@ class RunState:
 
     epoch: int = 0
     train_time_s: float = 0.0
-    time_to_target_s: float | None = None
+    time_to_target_s: float | None = (
+        None  # training seconds until train and test first met the target
+    )
+    held_target: bool = False  # train and test at the target after the last epoch run
     finished: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -269,7 +273,12 @@ def train(
         t.to(device, memory_format=layout if t.ndim == 4 else torch.preserve_format)
         for t in task_tensors(data, cfg.task)
     )
-    x_train, y_train = inputs[train_idx.to(device)], targets[train_idx.to(device)]
+    # with validation, fit on the training part minus the validation part (data.validation_split)
+    fit_idx, val_idx = train_idx, test_idx[:0]
+    if cfg.validation:
+        fit_idx, val_idx = validation_split(data, cfg.split, train_idx, seed=cfg.split_seed)
+    x_train, y_train = inputs[fit_idx.to(device)], targets[fit_idx.to(device)]
+    x_val, y_val = inputs[val_idx.to(device)], targets[val_idx.to(device)]
     x_test, y_test = inputs[test_idx.to(device)], targets[test_idx.to(device)]
     task = get_task(cfg.task, cfg.canvas)
 
@@ -297,7 +306,7 @@ def train(
     if state.finished:
         return read_json(result_path)
 
-    order_back = torch.cat([train_idx, test_idx]).argsort()  # (train, test) order -> example order
+    order_back = torch.cat([fit_idx, val_idx, test_idx]).argsort()  # -> example order
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
     result: dict[str, Any] = {}
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
@@ -323,23 +332,26 @@ def train(
         seconds = time.perf_counter() - started
         state.train_time_s += seconds
 
+        # Decisions below read train (stopping) only; test is measured, never used to decide.
         train_metrics, train_scores = task.evaluate(model, x_train, y_train)
+        entry: dict[str, Any] = {"epoch": epoch, "train": train_metrics}
+        parts = [train_scores]
+        if cfg.validation:
+            entry["val"], val_scores = task.evaluate(model, x_val, y_val)
+            parts.append(val_scores)
         test_metrics, test_scores = task.evaluate(model, x_test, y_test)
-        entry = {"epoch": epoch, "train": train_metrics, "test": test_metrics, "seconds": seconds}
+        parts.append(test_scores)
+        entry.update(test=test_metrics, seconds=seconds)
         state.history.append(entry)
         state.epoch = epoch
-        if (
-            state.time_to_target_s is None
-            and task.reached(train_metrics)
-            and task.reached(test_metrics)
-        ):
+        at_target = task.reached(train_metrics) and task.reached(test_metrics)
+        if state.time_to_target_s is None and at_target:
             state.time_to_target_s = state.train_time_s
+        state.held_target = at_target
         state.finished = epoch == cfg.epochs or (cfg.stop_at_target and task.reached(train_metrics))
         if state.finished:
-            scores = {
-                k: torch.cat([train_scores[k], test_scores[k]])[order_back] for k in train_scores
-            }
-            _write_examples(out / "examples.npz", model, inputs, scores, test_idx, cfg)
+            scores = {k: torch.cat([p[k] for p in parts])[order_back] for k in train_scores}
+            _write_examples(out / "examples.npz", model, inputs, scores, test_idx, val_idx, cfg)
         result = _result(cfg, model, state, len(x_train))
         _save_checkpoint(ckpt_path, cfg, model, optimizer, order, state)
         write_json(result_path, result)
@@ -383,8 +395,10 @@ def _result(cfg: TrainConfig, model: nn.Module, state: RunState, n_train: int) -
         "history": state.history,
         "final": {
             "train": last["train"],
+            **({"val": last["val"]} if "val" in last else {}),
             "test": last["test"],
             "time_to_target_s": state.time_to_target_s,
+            "held_target": state.held_target,
         },
     }
 
@@ -396,12 +410,19 @@ def _write_examples(
     inputs: Tensor,
     scores: dict[str, Tensor],
     test_idx: Tensor,
+    val_idx: Tensor,
     cfg: TrainConfig,
 ) -> None:
     """Per-example scores on every centre and, for rendering, a few outputs (for the report)."""
     is_test = torch.zeros(len(inputs), dtype=torch.bool)
     is_test[test_idx] = True
-    arrays = {"is_test": is_test.numpy(), **{k: v.cpu().numpy() for k, v in scores.items()}}
+    is_val = torch.zeros(len(inputs), dtype=torch.bool)
+    is_val[val_idx] = True
+    arrays = {
+        "is_test": is_test.numpy(),
+        "is_val": is_val.numpy(),
+        **{k: v.cpu().numpy() for k, v in scores.items()},
+    }
     if cfg.task == "rendering":
         model.eval()
         shown = _sample_indices(is_test)
