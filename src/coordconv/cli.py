@@ -102,6 +102,10 @@ def train(
     stop_at_target: Annotated[
         bool | None, typer.Option(help="stop once the training metric meets the target")
     ] = None,
+    validation: Annotated[
+        bool | None,
+        typer.Option(help="fit on the training part minus a validation part; report val metrics"),
+    ] = None,
     threads: Annotated[int, typer.Option(help="torch intra-op threads")] = 2,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
@@ -126,6 +130,7 @@ def train(
         canvas=canvas,
         square=square,
         stop_at_target=stop_at_target,
+        validation=validation,
     )
     try:
         cfg = make_config(
@@ -145,7 +150,9 @@ def train(
 
         def show(entry: dict[str, Any]) -> None:
             info = " ".join(
-                f"{part} {k}={v:.4f}" for part in ("train", "test") for k, v in entry[part].items()
+                f"{part} {k}={v:.4f}"
+                for part in ("train", "val", "test")
+                for k, v in entry.get(part, {}).items()
             )
             bar.update(job, completed=entry["epoch"], info=f"{entry['seconds']:.1f}s {info}")
 
@@ -180,6 +187,12 @@ def reproduce(
     ] = 1,
     canvas: Annotated[int | None, typer.Option(help="canvas side (tests use a small one)")] = None,
     epochs: Annotated[int | None, typer.Option(help="override every run's epochs")] = None,
+    first_seed: Annotated[
+        int, typer.Option(help="seeds run from here (0-9 tuned the recipes: keep them out)")
+    ] = 100,
+    overwrite: Annotated[
+        bool, typer.Option(help="re-run runs in --out that were made with other settings")
+    ] = False,
 ) -> None:
     """Run the whole grid (3 tasks x 2 models x 2 splits x seeds), resumably, then write REPORT.md."""
     from coordconv.experiments.report import build_report
@@ -189,7 +202,7 @@ def reproduce(
     mode = "quick" if quick else "full"
     common = {k: v for k, v in dict(canvas=canvas, epochs=epochs).items() if v is not None}
     try:
-        configs = grid(mode, seeds, threads=threads_per_job(jobs), **common)
+        configs = grid(mode, seeds, threads=threads_per_job(jobs), first_seed=first_seed, **common)
     except ValueError as err:
         _fail(str(err))
     started = time.perf_counter()
@@ -200,9 +213,9 @@ def reproduce(
             bar.update(job, completed=n, info=f"{name}: test {final['test']}")
 
         try:
-            run_grid(out, configs, mode=mode, jobs=jobs, on_done=done)
+            run_grid(out, configs, mode=mode, jobs=jobs, overwrite=overwrite, on_done=done)
         except (ValueError, NonFiniteLossError) as err:
-            _fail(f"{err} (a grid with other settings needs another --out)")
+            _fail(str(err))
         except KeyboardInterrupt:
             console.print(f"interrupted: re-run the same command to resume ({out})")
             raise typer.Exit(code=130) from None

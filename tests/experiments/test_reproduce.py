@@ -64,9 +64,10 @@ def test_report_tables_hold_the_run_numbers(tiny_grid):
         metric = "iou" if c["task"] == "rendering" else "accuracy"
         assert cell["test"] == [run["final"]["test"][metric]]
         assert cell["params"] == run["params"]
+        section = report.split(f"## {c['task'].capitalize()}")[1].split("## ")[0]
         row = next(
             line
-            for line in report.splitlines()
+            for line in section.splitlines()
             if line.startswith(f"| {c['model']} | {c['split']} |") and f"{run['params']:,}" in line
         )
         assert f"{100 * run['final']['test'][metric]:.1f}%" in row
@@ -112,3 +113,36 @@ def test_import_coordconv_is_light():
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
         == "[]\n"
     )
+
+
+def test_stale_runs_stop_the_grid_and_the_report(tmp_path):
+    from coordconv.experiments.reproduce import StaleRunError
+
+    def cells(**kw):
+        return {
+            n: c
+            for n, c in grid("quick", threads=1, **{**TINY, **kw}).items()
+            if n.startswith("regression-conv")
+        }
+
+    first = cells()
+    run_grid(tmp_path, first)
+    name = sorted(first)[0]
+    assert name.endswith("-s100")  # reported seeds are not the tuning seeds 0-9
+    with pytest.raises(StaleRunError, match=rf"{name} differs in \['lr'\].*--overwrite"):
+        run_grid(tmp_path, cells(lr=0.002))
+    assert json.loads((tmp_path / "grid.json").read_text())["runs"][name]["lr"] != 0.002
+    assert sorted(run_grid(tmp_path, cells(lr=0.002), overwrite=True)) == sorted(first)
+    build_report(tmp_path)
+    foreign = tmp_path / "runs" / "regression-conv-uniform-s7"
+    foreign.mkdir()
+    (foreign / "result.json").write_text((tmp_path / "runs" / name / "result.json").read_text())
+    with pytest.raises(ValueError, match="regression-conv-uniform-s7 is not part of grid.json"):
+        build_report(tmp_path)
+    foreign.joinpath("result.json").unlink()
+    foreign.rmdir()
+    grid_json = json.loads((tmp_path / "grid.json").read_text())
+    grid_json["runs"][name]["epochs"] = 99
+    (tmp_path / "grid.json").write_text(json.dumps(grid_json))
+    with pytest.raises(ValueError, match=r"differs in \['epochs'\]"):
+        build_report(tmp_path)

@@ -158,7 +158,9 @@ def test_validation_run_records_val_and_never_reads_test(tmp_path, monkeypatch):
     from coordconv.experiments import train as train_module
     from coordconv.experiments.data import NotSoClevr, make_split
 
-    cfg = _config(task="rendering", split="quadrant", epochs=2, validation=True, stop_at_target=True)
+    cfg = _config(
+        task="rendering", split="quadrant", epochs=2, validation=True, stop_at_target=True
+    )
     clean = train(cfg, tmp_path / "clean")
     assert [set(h) for h in clean["history"]] == [{"epoch", "train", "val", "test", "seconds"}] * 2
     assert set(clean["final"]) >= {"train", "val", "test", "time_to_target_s", "held_target"}
@@ -185,4 +187,6 @@ def test_held_target_says_whether_the_run_ended_at_target(tmp_path):
     result = train(_config(task="regression", epochs=2), tmp_path)
     spec = tasks.get_task("regression", SMALL["canvas"])
     last = result["history"][-1]
-    assert result["final"]["held_target"] == (spec.reached(last["train"]) and spec.reached(last["test"]))
+    assert result["final"]["held_target"] == (
+        spec.reached(last["train"]) and spec.reached(last["test"])
+    )
