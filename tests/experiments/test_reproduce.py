@@ -137,7 +137,7 @@ def test_stale_runs_stop_the_grid_and_the_report(tmp_path):
     foreign = tmp_path / "runs" / "regression-conv-uniform-s7"
     foreign.mkdir()
     (foreign / "result.json").write_text((tmp_path / "runs" / name / "result.json").read_text())
-    with pytest.raises(ValueError, match="regression-conv-uniform-s7 is not part of grid.json"):
+    with pytest.raises(ValueError, match=r"regression-conv-uniform-s7 is not part of grid\.json"):
         build_report(tmp_path)
     foreign.joinpath("result.json").unlink()
     foreign.rmdir()
