@@ -1,19 +1,30 @@
-"""How often do the CoordConv recipes succeed? Train them for many seeds and count.
+"""How often does a recipe succeed? Train it for many seeds and count.
 
-Runs every CoordConv cell (3 tasks x 2 splits) for ``--seeds`` seeds through the same engine as
-``coordconv train`` (``--jobs`` processes, ``--threads`` each), printing one line per finished run
-and, at the end, per cell: seeds whose test metrics met the task's target, and the slowest time
-to target. Resumable: re-running with the same ``--out`` skips finished runs.
+Runs CoordConv cells (tasks x splits) for ``--seeds`` seeds from ``--first-seed`` through the same
+engine as ``coordconv train`` (``--jobs`` processes, ``--threads`` each), printing one line per
+finished run and, at the end, per cell: seeds whose final metrics met the task's target on
+train *and* on the judged part, seeds that met it at any epoch, the worst final metric and the
+slowest time to target (train and the judged part). Resumable: re-running with the same ``--out`` skips finished runs.
 
-    python benchmarks/seed_sweep.py --seeds 10 --jobs 8 --out runs/sweep
+Two uses, kept apart by the protocol (docs/findings.md):
+
+* choosing a recipe: ``--validation`` fits on the training part minus its validation part and
+  judges on validation only, with the tuning seeds (0-9); ``--set key=value`` tries a variant;
+* claiming a rate: without ``--validation`` (the whole training part) on fresh seeds (100+),
+  judged on test, with a recipe that is no longer changed.
+
+    python benchmarks/seed_sweep.py --validation --seeds 5 --tasks rendering --set epochs=10
+    python benchmarks/seed_sweep.py --first-seed 100 --seeds 10 --out runs/fresh
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from coordconv.experiments.io import read_json
 from coordconv.experiments.reproduce import SPLITS, TASK_NAMES, run_grid
@@ -21,46 +32,90 @@ from coordconv.experiments.tasks import get_task
 from coordconv.experiments.train import make_config
 
 
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """``["epochs=10", "offset_init=false"]`` -> ``{"epochs": 10, "offset_init": False}``."""
+    settings = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="seeds per cell")
+    parser.add_argument("--first-seed", type=int, default=0, help="first seed (tuning: 0-9)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
     parser.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), help="tasks to run")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), help="splits to run")
+    parser.add_argument("--model", default="coordconv", help="coordconv or conv")
+    parser.add_argument("--validation", action="store_true", help="judge on validation")
+    parser.add_argument("--set", nargs="*", default=[], help="recipe overrides key=value")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs")
     parser.add_argument("--out", default="runs/sweep", help="folder for the runs")
     args = parser.parse_args()
+    overrides = parse_settings(args.set)
+    part = "val" if args.validation else "test"
 
     configs = {
-        f"{task}-coordconv-{split}-s{seed}": make_config(
+        f"{task}-{args.model}-{split}-s{seed}": make_config(
             task,
-            "coordconv",
+            args.model,
             split,
             seed=seed,
             threads=args.threads,
             device=args.device,
-            epochs=args.epochs,
+            validation=args.validation,
+            **overrides,
         )
-        for task, split, seed in itertools.product(args.tasks, args.splits, range(args.seeds))
+        for task, split, seed in itertools.product(
+            args.tasks, args.splits, range(args.first_seed, args.first_seed + args.seeds)
+        )
     }
 
     def done(name: str, final: dict, n: int, total: int) -> None:
-        solved = get_task(name.split("-")[0]).reached(final["test"])
-        print(f"[{n}/{total}] {name}: solved={solved} test={final['test']}", flush=True)
+        judged = final[part]
+        solved = get_task(name.split("-")[0]).reached(judged)
+        print(f"[{n}/{total}] {name}: solved={solved} {part}={judged}", flush=True)
 
     run_grid(args.out, configs, jobs=args.jobs, on_done=done)
-    results: dict[str, list[tuple[bool, float | None]]] = defaultdict(list)
+    results: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for name, cfg in configs.items():
-        final = read_json(Path(args.out, "runs", name, "result.json"))["final"]
-        solved = get_task(cfg.task).reached(final["test"])
-        results[f"{cfg.task}/{cfg.split}"].append((solved, final["time_to_target_s"]))
-    print("\n| cell | seeds solved | slowest time to target (s) |\n|---|---|---|")
+        result = read_json(Path(args.out, "runs", name, "result.json"))
+        results[f"{cfg.task}/{cfg.split}"].append(result)
+    seeds = sorted({c.seed for c in configs.values()})
+    print(f"\nsettings {overrides or 'recipe'}; judged on {part}; seeds {seeds}")
+    print(
+        f"| cell | at target at the end (train and {part}) | ever at target | worst final {part} "
+        f"| slowest time to target (s) |"
+    )
+    print("|---|---|---|---|---|")
     for cell, runs in sorted(results.items()):
-        times = [t for _, t in runs if t is not None]
-        slowest = f"{max(times):.1f}" if times else "—"
-        print(f"| {cell} | {sum(s for s, _ in runs)}/{len(runs)} | {slowest} |")
+        task = get_task(cell.split("/")[0])
+        times = [time_to_target(r["history"], task, part) for r in runs]
+        last = [r["history"][-1] for r in runs]
+        solved = sum(task.reached(h["train"]) and task.reached(h[part]) for h in last)
+        ever = sum(t is not None for t in times)
+        slowest = max((t for t in times if t is not None), default=None)
+        worst = min(h[part][task.target_metric] for h in last)
+        slowest_txt = "—" if slowest is None else f"{slowest:.1f}"
+        print(
+            f"| {cell} | {solved}/{len(runs)} | {ever}/{len(runs)} | {worst:.4f} | {slowest_txt} |"
+        )
+
+
+def time_to_target(history: list[dict[str, Any]], task: Any, part: str) -> float | None:
+    """Training seconds until train and ``part`` first met the target (None: never)."""
+    elapsed = 0.0
+    for entry in history:
+        elapsed += entry["seconds"]
+        if task.reached(entry["train"]) and task.reached(entry[part]):
+            return elapsed
+    return None
 
 
 if __name__ == "__main__":
