@@ -63,10 +63,11 @@ def data(
     square: Annotated[int, typer.Option(help="square side in pixels (odd)")] = 9,
     seed: Annotated[int, typer.Option(help="seed of the uniform split")] = 0,
 ) -> None:
-    """Write Not-so-Clevr (centres, one-hots, squares, both splits) to one .npz and a figure."""
+    """Write Not-so-Clevr (centres, one-hots, squares, both splits with their validation parts)
+    to one .npz and a figure."""
     import numpy as np
 
-    from coordconv.experiments.data import NotSoClevr, make_split
+    from coordconv.experiments.data import NotSoClevr, make_split, validation_split
     from coordconv.experiments.io import atomic_write
     from coordconv.experiments.report import plot_dataset
 
@@ -77,7 +78,9 @@ def data(
     arrays = dataset.to_numpy()
     for kind in ("uniform", "quadrant"):
         train_idx, test_idx = make_split(dataset, kind, seed=seed)
+        fit_idx, val_idx = validation_split(dataset, kind, train_idx, seed=seed)
         arrays[f"{kind}_train"], arrays[f"{kind}_test"] = train_idx.numpy(), test_idx.numpy()
+        arrays[f"{kind}_fit"], arrays[f"{kind}_val"] = fit_idx.numpy(), val_idx.numpy()
     npz = atomic_write(out / "notsoclevr.npz", lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
     png = plot_dataset(out / "notsoclevr.png", canvas, square, seed)
     console.print(f"{dataset}: wrote {npz} and {png}")

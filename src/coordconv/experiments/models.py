@@ -52,7 +52,6 @@ class ModelConfig:
     with_r: bool = False  # CoordConv models: add the radius channel
     onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input (1 = the paper)
     softmax_peak: str = "sum"  # CoordConv rendering: normalise the pixel softmax by its sum or max
-    softmax_gain: float = 1.0  # CoordConv rendering: inverse temperature of the pixel softmax
     offset_init: bool = False  # CoordConv classification/rendering: start from offset units
 
     def __post_init__(self) -> None:
@@ -138,16 +137,14 @@ class PixelSoftmax(nn.Module):
     it (inputs ~2e-4) and its own gradient (``p(1-p)``); the max-normalised map starts near 1.
     """
 
-    def __init__(self, size: int, peak: str = "sum", gain: float = 1.0) -> None:
+    def __init__(self, size: int, peak: str = "sum") -> None:
         super().__init__()
         if peak not in ("sum", "max"):
             raise ValueError(f"peak must be 'sum' or 'max', got {peak!r}")
         self.size = size
         self.peak = peak
-        self.gain = gain
 
     def forward(self, logits: Tensor) -> Tensor:
-        logits = logits * self.gain if self.gain != 1.0 else logits
         if self.peak == "max":
             probs = (logits - logits.amax(dim=1, keepdim=True)).exp()
         else:
@@ -155,7 +152,7 @@ class PixelSoftmax(nn.Module):
         return probs.view(-1, 1, self.size, self.size)
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, peak={self.peak}, gain={self.gain}"
+        return f"size={self.size}, peak={self.peak}"
 
 
 def _convs(widths: list[int], kernel: int, relu_last: bool = False) -> list[nn.Module]:
@@ -260,7 +257,7 @@ def build_model(cfg: ModelConfig) -> nn.Sequential:
         layers = _coord_pointer(cfg)
         if cfg.task == "rendering":
             layers += [
-                PixelSoftmax(cfg.canvas, cfg.softmax_peak, cfg.softmax_gain),
+                PixelSoftmax(cfg.canvas, cfg.softmax_peak),
                 *_convs([1, 8 * m, 8 * m, 16 * m, 16 * m, 1], 3),
             ]
     else:

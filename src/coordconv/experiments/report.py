@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from coordconv.experiments.data import NotSoClevr, make_split
+from coordconv.experiments.data import NotSoClevr, make_split, validation_split
 from coordconv.experiments.io import atomic_write, read_json, write_json
 from coordconv.experiments.reproduce import config_differences
 from coordconv.experiments.verdicts import PRIMARY, median_text, summarise
@@ -112,24 +112,30 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def plot_dataset(path: str | Path, canvas: int = 64, square: int = 9, split_seed: int = 0) -> Path:
-    """The split maps (train/test centres, uniform and quadrant) and a montage of squares."""
+    """The split maps (fit / validation / test centres, uniform and quadrant) and some squares."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     data = NotSoClevr(canvas, square)
     side = canvas - 2 * (square // 2)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
+    colours = ListedColormap(["#9ecae1", "#fdae6b", "#de2d26"])  # fit, validation, test
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
     for ax, kind in zip(axes[:2], ("uniform", "quadrant"), strict=True):
         train_idx, test_idx = make_split(data, kind, seed=split_seed)
+        fit_idx, val_idx = validation_split(data, kind, train_idx, seed=split_seed)
         grid = np.zeros(len(data))
-        grid[test_idx.numpy()] = 1.0
+        grid[val_idx.numpy()] = 1.0
+        grid[test_idx.numpy()] = 2.0
         lo, hi = square // 2 - 0.5, canvas - square // 2 - 0.5
-        ax.imshow(
-            grid.reshape(side, side), cmap="coolwarm", vmin=-0.3, vmax=1.3, extent=(lo, hi, hi, lo)
+        ax.imshow(grid.reshape(side, side), cmap=colours, vmin=0, vmax=2, extent=(lo, hi, hi, lo))
+        ax.set_title(
+            f"{kind}: {len(fit_idx)} fit (blue), {len(val_idx)} validation (orange),\n"
+            f"{len(test_idx)} test (red)",
+            fontsize=9,
         )
-        ax.set_title(f"{kind}: {len(train_idx)} train (blue) / {len(test_idx)} test (red)")
         ax.set_xlabel("x (centre column)")
         ax.set_ylabel("y (centre row)")
     picks = torch.linspace(0, len(data) - 1, 16).round().long()

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 import coordconv
 from coordconv.experiments.data import NotSoClevr, make_split, task_tensors, validation_split
 from coordconv.experiments.io import atomic_write, read_json, write_json
-from coordconv.experiments.models import ModelConfig, PixelSoftmax, build_model, count_params
+from coordconv.experiments.models import ModelConfig, build_model, count_params
 from coordconv.experiments.tasks import get_task
 
 __all__ = [
@@ -68,7 +68,6 @@ class TrainConfig:
     with_r: bool = False  # CoordConv models: add the radius channel
     onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input
     softmax_peak: str = "sum"  # CoordConv rendering: pixel softmax normalised by its sum or max
-    softmax_gain: float = 1.0  # CoordConv rendering: inverse temperature of the pixel softmax
     offset_init: bool = False  # CoordConv classification/rendering: first layer sees offsets only
     centre_output: bool = False  # regression: start with outputs centred on 0 (data-dependent init)
     epochs: int = 4  # maximum number of passes over the training set
@@ -76,7 +75,6 @@ class TrainConfig:
     lr: float = 0.005  # peak learning rate
     lr_schedule: str = "cosine"  # constant | cosine (from lr down to 0 over `epochs`, per step)
     weight_decay: float = 1e-3  # L2 on kernels (weights with >1 dim), not on biases or BN
-    pointer_weight_decay: float | None = None  # rendering: L2 on the layers before the softmax
     beta1: float = 0.9  # Adam betas, as the official code
     beta2: float = 0.99
     stop_at_target: bool = False  # stop once the *training* metric meets the task's target
@@ -111,7 +109,6 @@ class TrainConfig:
             with_r=self.with_r,
             onehot_gain=self.onehot_gain,
             softmax_peak=self.softmax_peak,
-            softmax_gain=self.softmax_gain,
             offset_init=self.offset_init,
         )
 
@@ -197,21 +194,10 @@ def centre_output_bias(model: nn.Module, inputs: Tensor) -> None:
 
 
 def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Adam:
-    """Adam with L2 weight decay on kernels only (weights of more than one dimension).
-
-    With ``pointer_weight_decay``, the kernels before the model's ``PixelSoftmax`` (the rendering
-    model's pointer, the classification stack) get that decay instead.
-    """
-    modules = list(model.children())
-    cut = next((i for i, m in enumerate(modules) if isinstance(m, PixelSoftmax)), len(modules))
-    pointer = {id(p) for m in modules[:cut] for p in m.parameters()}
-    pointer_decay = (
-        cfg.weight_decay if cfg.pointer_weight_decay is None else cfg.pointer_weight_decay
-    )
+    """Adam with L2 weight decay on kernels only (weights of more than one dimension)."""
     kernels = [p for p in model.parameters() if p.ndim > 1]
     groups = [
-        {"params": [p for p in kernels if id(p) in pointer], "weight_decay": pointer_decay},
-        {"params": [p for p in kernels if id(p) not in pointer], "weight_decay": cfg.weight_decay},
+        {"params": kernels, "weight_decay": cfg.weight_decay},
         {"params": [p for p in model.parameters() if p.ndim <= 1], "weight_decay": 0.0},
     ]
     return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
