@@ -26,8 +26,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from coordconv.experiments.data import SPLITS, TASKS
 from coordconv.experiments.io import read_json
-from coordconv.experiments.reproduce import SPLITS, TASK_NAMES, run_grid
+from coordconv.experiments.reproduce import run_grid
 from coordconv.experiments.tasks import get_task
 from coordconv.experiments.train import make_config
 
@@ -50,7 +51,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help="first seed (tuning: 0-9)")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
-    parser.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), help="tasks to run")
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="tasks to run")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), help="splits to run")
     parser.add_argument("--model", default="coordconv", help="coordconv or conv")
     parser.add_argument("--validation", action="store_true", help="judge on validation")

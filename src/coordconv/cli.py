@@ -13,6 +13,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from coordconv.experiments.data import SPLITS, TASKS
+from coordconv.experiments.models import KINDS
+
 app = typer.Typer(
     help="CoordConv: the Not-so-Clevr data, training the paper's toy tasks, the grid and its report.",
     no_args_is_help=True,
@@ -21,20 +24,10 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-class TaskName(str, Enum):
-    classification = "classification"
-    regression = "regression"
-    rendering = "rendering"
-
-
-class ModelName(str, Enum):
-    conv = "conv"
-    coordconv = "coordconv"
-
-
-class SplitName(str, Enum):
-    uniform = "uniform"
-    quadrant = "quadrant"
+# Choices come from the experiments' registry of names (data.TASKS, data.SPLITS, models.KINDS).
+TaskName = Enum("TaskName", {name: name for name in TASKS}, type=str)  # type: ignore[misc]
+ModelName = Enum("ModelName", {name: name for name in KINDS}, type=str)  # type: ignore[misc]
+SplitName = Enum("SplitName", {name: name for name in SPLITS}, type=str)  # type: ignore[misc]
 
 
 def _progress() -> Progress:

@@ -95,7 +95,7 @@ def test_quadrant_split(data):
 
 
 def test_bad_split_options(data):
-    with pytest.raises(ValueError, match="uniform' or 'quadrant"):
+    with pytest.raises(ValueError, match="split kind must be one of"):
         make_split(data, "diagonal")
     with pytest.raises(ValueError, match="test_fraction"):
         make_split(data, "uniform", test_fraction=1.5)

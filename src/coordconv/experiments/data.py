@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 __all__ = [
     "QUADRANTS",
+    "SPLITS",
     "TASKS",
     "NotSoClevr",
     "TaskDataset",
@@ -26,7 +27,9 @@ __all__ = [
     "validation_split",
 ]
 
+# The registry of names: tasks and splits are spelled here only (model kinds: models.KINDS).
 TASKS = ("classification", "regression", "rendering")
+SPLITS = ("uniform", "quadrant")
 Task = Literal["classification", "regression", "rendering"]
 QUADRANTS = ("bottom-right", "bottom-left", "top-right", "top-left")
 
@@ -156,7 +159,7 @@ def make_split(
             is_test = torch.zeros(n, dtype=torch.bool)
             is_test[torch.randperm(n, generator=generator)[: round(test_fraction * n)]] = True
     else:
-        raise ValueError(f"split kind must be 'uniform' or 'quadrant', got {kind!r}")
+        raise ValueError(f"split kind must be one of {SPLITS}, got {kind!r}")
     if bool(is_test.all()) or not bool(is_test.any()):
         raise ValueError(f"the {kind} split left an empty train or test set; change its options")
     return torch.nonzero(~is_test).flatten(), torch.nonzero(is_test).flatten()
@@ -217,7 +220,7 @@ def validation_split(
     elif kind == "quadrant":
         in_val = validation_mask(dataset)[train_idx]
     else:
-        raise ValueError(f"split kind must be 'uniform' or 'quadrant', got {kind!r}")
+        raise ValueError(f"split kind must be one of {SPLITS}, got {kind!r}")
     if bool(in_val.all()) or not bool(in_val.any()):
         raise ValueError(f"the {kind} validation split left an empty fit or validation set")
     return train_idx[~in_val].sort().values, train_idx[in_val].sort().values

@@ -15,7 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from coordconv.experiments.data import SPLITS, TASKS
 from coordconv.experiments.io import read_json, write_json
+from coordconv.experiments.models import KINDS
 from coordconv.experiments.train import TrainConfig, make_config, train
 
 __all__ = ["FIRST_SEED", "MODES", "StaleRunError", "config_differences", "grid", "run_grid"]
@@ -24,9 +26,6 @@ __all__ = ["FIRST_SEED", "MODES", "StaleRunError", "config_differences", "grid",
 # (docs/findings.md), so claims never rest on the seeds that tuned them.
 FIRST_SEED = 100
 
-TASK_NAMES = ("classification", "regression", "rendering")
-MODEL_NAMES = ("conv", "coordconv")
-SPLITS = ("uniform", "quadrant")
 
 # Budgets per mode. quick (the README default, ~8 minutes on a 2-core CPU): one seed, the
 # CoordConv recipes, 12 epochs for each conv baseline (~12-18 s of training each). full (hours): 3
@@ -67,7 +66,7 @@ def grid(
         raise ValueError(f"seeds must be >= 1, got {n_seeds}")
     runs = {}
     for task, model, split, seed in itertools.product(
-        TASK_NAMES, MODEL_NAMES, SPLITS, range(first_seed, first_seed + n_seeds)
+        TASKS, KINDS, SPLITS, range(first_seed, first_seed + n_seeds)
     ):
         overrides = {**MODES[mode]["overrides"].get((task, model), {}), **common}
         name = f"{task}-{model}-{split}-s{seed}"

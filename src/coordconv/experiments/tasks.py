@@ -6,7 +6,8 @@ task names one *target* (the paper's "perfect" result) that runs are judged agai
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -17,20 +18,27 @@ __all__ = ["TASK_SPECS", "TaskSpec", "get_task"]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task's loss and metrics; ``target_metric >= target_value`` counts as solved."""
+    """One task as data: its loss, its per-example scores, and its target.
+
+    ``target_metric >= target_value`` (and, where set, ``mean_pixel_error < max_pixel_error``)
+    counts as solved. ``loss_fn`` and ``score_fn`` receive the spec (for the canvas size).
+    """
 
     name: str
     target_metric: str
     target_value: float
+    loss_fn: Callable[[TaskSpec, Tensor, Tensor], Tensor]
+    score_fn: Callable[[TaskSpec, Tensor, Tensor], dict[str, Tensor]]
+    max_pixel_error: float | None = None
     canvas: int = 64
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
         """Mean training loss of a batch (model output in its own units, target in the task's)."""
-        if self.name == "classification":
-            return F.cross_entropy(output, target)  # softmax over the canvas*canvas pixels
-        if self.name == "regression":
-            return F.mse_loss(output, self.pixels_to_unit(target))
-        return F.binary_cross_entropy_with_logits(output, target)  # per-pixel sigmoid
+        return self.loss_fn(self, output, target)
+
+    def scores(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """Per-example scores ``(N,)``: what the metrics average and the error maps draw."""
+        return self.score_fn(self, output, target)
 
     def pixels_to_unit(self, centres: Tensor) -> Tensor:
         """Centres in pixels -> the ``[-1, 1]`` scale the regression models predict in."""
@@ -40,29 +48,11 @@ class TaskSpec:
         """Inverse of ``pixels_to_unit``."""
         return (unit + 1.0) * ((self.canvas - 1) / 2.0)
 
-    def scores(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
-        """Per-example scores ``(N,)``: what the metrics average and the error maps draw."""
-        if self.name == "classification":
-            return {"accuracy": (output.argmax(dim=1) == target).float()}
-        if self.name == "regression":
-            predicted = self.unit_to_pixels(output)
-            return {
-                "accuracy": (predicted.round() == target).all(dim=1).float(),
-                "mean_pixel_error": (predicted - target).norm(dim=1),
-            }
-        predicted, truth = output > 0, target > 0.5
-        intersection = (predicted & truth).flatten(1).sum(1)
-        union = (predicted | truth).flatten(1).sum(1)
-        return {
-            "iou": intersection / union.clamp(min=1),
-            "pixel_accuracy": (predicted == truth).flatten(1).float().mean(1),
-        }
-
     def reached(self, metrics: dict[str, float]) -> bool:
-        """Whether ``metrics`` meet the task's target (regression also needs < 0.5 px mean error)."""
+        """Whether ``metrics`` meet the task's target."""
         solved = metrics[self.target_metric] >= self.target_value - 1e-9
-        if self.name == "regression":
-            solved = solved and metrics["mean_pixel_error"] < 0.5
+        if self.max_pixel_error is not None:
+            solved = solved and metrics["mean_pixel_error"] < self.max_pixel_error
         return solved
 
     @torch.no_grad()
@@ -84,10 +74,48 @@ class TaskSpec:
         return metrics, scores
 
 
+def _classification_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+    return F.cross_entropy(output, target)  # softmax over the canvas*canvas pixels
+
+
+def _classification_scores(spec: TaskSpec, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+    return {"accuracy": (output.argmax(dim=1) == target).float()}
+
+
+def _regression_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+    return F.mse_loss(output, spec.pixels_to_unit(target))
+
+
+def _regression_scores(spec: TaskSpec, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+    predicted = spec.unit_to_pixels(output)
+    return {
+        "accuracy": (predicted.round() == target).all(dim=1).float(),
+        "mean_pixel_error": (predicted - target).norm(dim=1),
+    }
+
+
+def _rendering_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
+    return F.binary_cross_entropy_with_logits(output, target)  # per-pixel sigmoid
+
+
+def _rendering_scores(spec: TaskSpec, output: Tensor, target: Tensor) -> dict[str, Tensor]:
+    predicted, truth = output > 0, target > 0.5
+    intersection = (predicted & truth).flatten(1).sum(1)
+    union = (predicted | truth).flatten(1).sum(1)
+    return {
+        "iou": intersection / union.clamp(min=1),
+        "pixel_accuracy": (predicted == truth).flatten(1).float().mean(1),
+    }
+
+
 TASK_SPECS = {
-    "classification": TaskSpec("classification", "accuracy", 1.0),
-    "regression": TaskSpec("regression", "accuracy", 1.0),
-    "rendering": TaskSpec("rendering", "iou", 0.99),
+    "classification": TaskSpec(
+        "classification", "accuracy", 1.0, _classification_loss, _classification_scores
+    ),
+    "regression": TaskSpec(
+        "regression", "accuracy", 1.0, _regression_loss, _regression_scores, max_pixel_error=0.5
+    ),
+    "rendering": TaskSpec("rendering", "iou", 0.99, _rendering_loss, _rendering_scores),
 }
 
 
@@ -95,5 +123,4 @@ def get_task(name: str, canvas: int = 64) -> TaskSpec:
     """The task called ``name`` for a ``canvas``-pixel canvas."""
     if name not in TASK_SPECS:
         raise ValueError(f"task must be one of {tuple(TASK_SPECS)}, got {name!r}")
-    spec = TASK_SPECS[name]
-    return TaskSpec(spec.name, spec.target_metric, spec.target_value, canvas)
+    return replace(TASK_SPECS[name], canvas=canvas)

@@ -20,7 +20,13 @@ import torch
 from torch import Tensor, nn
 
 import coordconv
-from coordconv.experiments.data import NotSoClevr, make_split, task_tensors, validation_split
+from coordconv.experiments.data import (
+    SPLITS,
+    NotSoClevr,
+    make_split,
+    task_tensors,
+    validation_split,
+)
 from coordconv.experiments.io import atomic_write, read_json, write_json
 from coordconv.experiments.models import ModelConfig, build_model, count_params
 from coordconv.experiments.tasks import get_task
@@ -83,8 +89,8 @@ class TrainConfig:
     threads: int = 2  # torch intra-op threads (part of what makes a run reproducible)
 
     def __post_init__(self) -> None:
-        if self.split not in ("uniform", "quadrant"):
-            raise ValueError(f"split must be 'uniform' or 'quadrant', got {self.split!r}")
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(
                 f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
