@@ -33,6 +33,14 @@ def in_channels(layer: Any) -> int:
     return int(layer.in_channels)
 
 
+def float64_layer(path: str, batch: int) -> tuple[Any, dict[str, torch.Tensor], torch.Tensor]:
+    """The path's layer in float64, its detached parameters and an input batch."""
+    torch.manual_seed(0)
+    layer = PATH_LAYERS[path]().double()
+    params = {k: v.detach() for k, v in layer.named_parameters()}
+    return layer, params, torch.randn(batch, in_channels(layer), 5, 6, dtype=torch.float64)
+
+
 @pytest.mark.parametrize("path", PATH_LAYERS)
 @pytest.mark.parametrize("batch", [1, 4])
 def test_any_order_of_inference_mode_no_grad_and_training(path: str, batch: int) -> None:
@@ -65,10 +73,7 @@ def test_add_coords_after_inference_mode() -> None:
 
 @pytest.mark.parametrize("path", PATH_LAYERS)
 def test_torch_func_grad_equals_autograd(path: str) -> None:
-    torch.manual_seed(0)
-    layer = PATH_LAYERS[path]().double()
-    params = {k: v.detach() for k, v in layer.named_parameters()}
-    x = torch.randn(2, in_channels(layer), 5, 6, dtype=torch.float64)
+    layer, params, x = float64_layer(path, batch=2)
 
     def loss(p: dict[str, torch.Tensor]) -> torch.Tensor:
         return functional_call(layer, p, (x,)).sin().sum()
@@ -81,10 +86,7 @@ def test_torch_func_grad_equals_autograd(path: str) -> None:
 
 @pytest.mark.parametrize("path", PATH_LAYERS)
 def test_vmap_per_sample_gradients_equal_a_loop(path: str) -> None:
-    torch.manual_seed(0)
-    layer = PATH_LAYERS[path]().double()
-    params = {k: v.detach() for k, v in layer.named_parameters()}
-    x = torch.randn(4, in_channels(layer), 5, 5, dtype=torch.float64)
+    layer, params, x = float64_layer(path, batch=4)
 
     def loss(p: dict[str, torch.Tensor], sample: torch.Tensor) -> torch.Tensor:
         return functional_call(layer, p, (sample[None],)).tanh().sum()
