@@ -43,7 +43,7 @@ __all__ = [
 # Per (task, model) defaults. CoordConv: the paper's hyper-parameters plus our fixes (docs/findings.md);
 # conv baselines: untuned values inside the paper's sweep ranges, with a fixed epoch budget.
 RECIPES: dict[tuple[str, str], dict[str, Any]] = {
-    ("classification", "coordconv"): dict(epochs=4, batch_size=16, lr=0.005, weight_decay=1e-2),
+    ("classification", "coordconv"): dict(epochs=4, batch_size=16, lr=0.005, weight_decay=1e-3),
     ("classification", "conv"): dict(epochs=20, batch_size=32, lr=0.01, weight_decay=1e-4),
     ("regression", "coordconv"): dict(
         epochs=8, batch_size=16, lr=0.01, weight_decay=1e-5, onehot_gain=64.0, centre_output=True
@@ -179,6 +179,9 @@ def lr_at(cfg: TrainConfig, progress: float) -> float:
 def centre_output_bias(model: nn.Module, inputs: Tensor) -> None:
     """Shift the bias of the model's last biased layer so its mean output on ``inputs`` is 0.
 
+    ``inputs`` are all fitting examples (not a prefix: examples are ordered row by row, so a
+    prefix holds the top rows only and leaves the outputs off-centre).
+
     Data-dependent initialisation (training examples only) for the regression models: what
     follows that layer (global max pooling) commutes with a constant shift, so the outputs move
     by exactly the removed mean. Without it the loss first shrinks the one-hot response, and
@@ -189,7 +192,7 @@ def centre_output_bias(model: nn.Module, inputs: Tensor) -> None:
         raise ValueError("centre_output needs a model with a biased layer")
     was_training = model.training
     model.eval()
-    mean = model(inputs).mean(dim=0)
+    mean = torch.cat([model(batch) for batch in inputs.split(256)]).mean(dim=0)
     model.train(was_training)
     bias = biases[-1]
     if bias.shape != mean.shape:
@@ -279,7 +282,7 @@ def train(
     model = build_model(cfg.model_config()).to(device)
     model = model.to(memory_format=layout)  # type: ignore[call-overload]  # missing in the stubs
     if cfg.centre_output:
-        centre_output_bias(model, x_train[:256])
+        centre_output_bias(model, x_train)
     optimizer = make_optimizer(cfg, model)
     order = torch.Generator().manual_seed(cfg.seed)
     state = RunState()
