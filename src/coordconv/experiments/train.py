@@ -50,7 +50,7 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ),
     ("regression", "conv"): dict(epochs=20, batch_size=32, lr=0.001, weight_decay=1e-4),
     ("rendering", "coordconv"): dict(
-        epochs=8, batch_size=16, lr=0.005, weight_decay=1e-5, softmax_peak="max", offset_init=True
+        epochs=12, batch_size=16, lr=0.005, weight_decay=1e-5, softmax_peak="max", offset_init=True
     ),
     ("rendering", "conv"): dict(epochs=20, batch_size=32, lr=0.01, weight_decay=1e-4),
 }
