@@ -24,13 +24,13 @@ from coordconv.experiments.train import TrainConfig
 
 @torch.no_grad()
 def probe(run: Path) -> None:
-    ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     cfg = TrainConfig.from_dict(ckpt["config"])
-    if (cfg.task, cfg.model) != ("rendering", "coordconv"):
+    if (cfg.task, cfg.kind) != ("rendering", "coordconv"):
         raise SystemExit(
-            f"{run} is a {cfg.task}/{cfg.model} run; the probe needs rendering/coordconv"
+            f"{run} is a {cfg.task}/{cfg.kind} run; the probe needs rendering/coordconv"
         )
-    model = build_model(cfg.model_config())
+    model = build_model(cfg.model)
     model.load_state_dict(ckpt["model"])
     model.eval()
     cut = next(i for i, m in enumerate(model) if isinstance(m, PixelSoftmax))

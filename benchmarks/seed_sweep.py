@@ -62,8 +62,8 @@ def main() -> None:
     overrides = parse_settings(args.set)
     part = "val" if args.validation else "test"
 
-    configs = {
-        f"{task}-{args.model}-{split}-s{seed}": make_config(
+    configs_list = [
+        make_config(
             task,
             args.model,
             split,
@@ -76,7 +76,8 @@ def main() -> None:
         for task, split, seed in itertools.product(
             args.tasks, args.splits, range(args.first_seed, args.first_seed + args.seeds)
         )
-    }
+    ]
+    configs = {cfg.name: cfg for cfg in configs_list}
 
     def done(name: str, final: dict, n: int, total: int) -> None:
         judged = final[part]

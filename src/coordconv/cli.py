@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -140,7 +141,7 @@ def train(
         )
     except ValueError as err:
         _fail(str(err))
-    console.print(f"config: {json.dumps(cfg.__dict__, default=str)}")
+    console.print(f"config: {json.dumps(asdict(cfg))}")
     with _progress() as bar:
         job = bar.add_task(f"{task.value}/{model.value}/{split.value}", total=cfg.epochs, info="")
 

@@ -36,7 +36,7 @@ def test_probe_on_a_model_with_known_maps(tmp_path, capsys):
     train(cfg, tmp_path / "run")
     ckpt_path = tmp_path / "run" / "checkpoint.pt"
     ckpt = torch.load(ckpt_path, weights_only=False)
-    model = build_model(cfg.model_config())
+    model = build_model(cfg.model)
     model.load_state_dict(ckpt["model"])
     convs = [m for m in model if isinstance(m, torch.nn.Conv2d)]
     cut = next(i for i, m in enumerate(model) if isinstance(m, PixelSoftmax))

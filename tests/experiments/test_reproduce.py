@@ -11,6 +11,7 @@ from coordconv.cli import app
 from coordconv.experiments.report import build_report
 from coordconv.experiments.reproduce import grid, run_grid
 from coordconv.experiments.train import train
+from coordconv.experiments.verdicts import cell_of
 
 TINY = dict(canvas=16, square=3, epochs=1, batch_size=64)
 
@@ -26,7 +27,7 @@ def tiny_grid(tmp_path_factory):
 def test_grid_covers_every_cell(tiny_grid):
     out, configs, ran = tiny_grid
     assert len(configs) == 12 and sorted(ran) == sorted(configs)
-    cells = {(c.task, c.model, c.split) for c in configs.values()}
+    cells = {(c.task, c.kind, c.split) for c in configs.values()}
     assert len(cells) == 12
     assert all((out / "runs" / name / "result.json").exists() for name in configs)
 
@@ -59,16 +60,16 @@ def test_report_tables_hold_the_run_numbers(tiny_grid):
     results = json.loads((out / "results.json").read_text())
     for name in configs:
         run = json.loads((out / "runs" / name / "result.json").read_text())
-        c = run["config"]
-        cell = results["cells"][f"{c['task']}/{c['model']}/{c['split']}"]
-        metric = "iou" if c["task"] == "rendering" else "accuracy"
+        task, kind, split = cell_of(run["config"])
+        cell = results["cells"][f"{task}/{kind}/{split}"]
+        metric = "iou" if task == "rendering" else "accuracy"
         assert cell["test"] == [run["final"]["test"][metric]]
         assert cell["params"] == run["params"]
-        section = report.split(f"## {c['task'].capitalize()}")[1].split("## ")[0]
+        section = report.split(f"## {task.capitalize()}")[1].split("## ")[0]
         row = next(
             line
             for line in section.splitlines()
-            if line.startswith(f"| {c['model']} | {c['split']} |") and f"{run['params']:,}" in line
+            if line.startswith(f"| {kind} | {split} |") and f"{run['params']:,}" in line
         )
         assert f"{100 * run['final']['test'][metric]:.1f}%" in row
     for figure in ("curves.png", "error_maps.png", "renders.png", "splits.png"):

@@ -1,6 +1,7 @@
 """The training engine, end to end on a small canvas: every task x model, resume, determinism, errors."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from coordconv.experiments.train import (
     NonFiniteLossError,
     RunExistsError,
     TrainConfig,
+    config_differences,
     make_config,
     train,
 )
@@ -45,7 +47,7 @@ def test_every_task_and_model_runs(tmp_path, task, model):
     }[task]
     assert set(saved["final"]["train"]) == set(saved["final"]["test"]) == metrics
     assert "time_to_target_s" in saved["final"]
-    assert saved["config"] == result["config"] and saved["config"]["task"] == task
+    assert saved["config"] == result["config"] and saved["config"]["model"]["task"] == task
     assert isinstance(saved["params"], int) and saved["params"] > 0
     examples = np.load(tmp_path / "examples.npz")
     assert examples["is_test"].shape == (14 * 14,)
@@ -140,14 +142,19 @@ def test_non_finite_loss_stops_with_epoch_and_step(tmp_path, monkeypatch):
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="unknown config keys"):
-        TrainConfig.from_dict({"task": "regression", "learning_rate": 1.0})
+    model = {"task": "regression", "kind": "conv"}
+    with pytest.raises(ValueError, match="needs a 'model' table"):
+        TrainConfig.from_dict({"task": "regression", "lr": 1.0})
+    with pytest.raises(ValueError, match=r"unknown config keys \['learning_rate'\]"):
+        TrainConfig.from_dict({"model": model, "learning_rate": 1.0})
+    with pytest.raises(ValueError, match=r"unknown model config keys \['depth'\]"):
+        TrainConfig.from_dict({"model": {**model, "depth": 3}})
     with pytest.raises(ValueError, match="split must be"):
         TrainConfig(split="diagonal")
     with pytest.raises(ValueError, match="lr must be"):
         TrainConfig(lr=float("nan"))
     with pytest.raises(ValueError, match="no recipe"):
-        make_config("classification", "mlp", "uniform")
+        make_config("classification", "transformer", "uniform")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA device"):
             TrainConfig(device="cuda")
@@ -190,3 +197,22 @@ def test_held_target_says_whether_the_run_ended_at_target(tmp_path):
     assert result["final"]["held_target"] == (
         spec.reached(last["train"]) and spec.reached(last["test"])
     )
+
+
+def test_config_nests_the_model_and_round_trips():
+    """Flat settings go to the model or the run by name; asdict/from_dict is the identity."""
+    cfg = make_config("regression", "conv", "quadrant", width=2, lr=0.02, seed=3)
+    assert cfg.model.width == 2 and cfg.lr == 0.02 and cfg.model.regression_conv == "strided"
+    assert make_config("regression", "conv", "uniform").model.regression_conv == "pooled"
+    assert cfg.name == "regression-conv-quadrant-s3"
+    saved = asdict(cfg)
+    assert saved["model"]["width"] == 2 and "width" not in saved
+    assert TrainConfig.from_dict(saved) == cfg
+
+
+def test_config_differences_name_nested_keys():
+    a = asdict(make_config("classification", "conv", "uniform"))
+    b = asdict(make_config("classification", "conv", "uniform", kernel=3, lr=0.5))
+    assert config_differences(a, b) == ["lr", "model.kernel"]
+    assert config_differences(a, a) == []
+    assert config_differences({"model": {"width": 1}}, {}) == ["model.width"]

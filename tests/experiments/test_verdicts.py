@@ -69,8 +69,7 @@ def test_summarise_counts_held_and_reached():
     def run(seed, train, test, held):
         return {
             "config": {
-                "task": "classification",
-                "model": "coordconv",
+                "model": {"task": "classification", "kind": "coordconv"},
                 "split": "uniform",
                 "seed": seed,
                 "epochs": 4,

@@ -17,8 +17,8 @@ import torch
 
 from coordconv.experiments.data import NotSoClevr, make_split, validation_split
 from coordconv.experiments.io import atomic_write, read_json, write_json
-from coordconv.experiments.reproduce import config_differences
-from coordconv.experiments.verdicts import PRIMARY, median_text, summarise
+from coordconv.experiments.train import config_differences
+from coordconv.experiments.verdicts import PRIMARY, cell_of, median_text, summarise
 
 __all__ = ["build_report", "load_runs", "plot_dataset"]
 
@@ -162,8 +162,7 @@ def _figures(runs: list[dict[str, Any]], out: Path) -> list[str]:
     written = []
     by_cell: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
-        c = run["config"]
-        by_cell[c["task"], c["model"], c["split"]].append(run)
+        by_cell[cell_of(run["config"])].append(run)
     tasks = [t for t in PRIMARY if any(k[0] == t for k in by_cell)]
     colours = {"conv": "tab:orange", "coordconv": "tab:blue"}
 
@@ -205,7 +204,7 @@ def _figures(runs: list[dict[str, Any]], out: Path) -> list[str]:
             if not group:
                 continue
             cfg = group[0]["config"]
-            side = cfg["canvas"] - 2 * (cfg["square"] // 2)
+            side = cfg["model"]["canvas"] - 2 * (cfg["square"] // 2)
             scores = np.mean(
                 [np.load(Path(r["dir"], "examples.npz"))[PRIMARY[task]] for r in group], axis=0
             )
@@ -247,7 +246,7 @@ def _figures(runs: list[dict[str, Any]], out: Path) -> list[str]:
         written.append("renders.png")
 
     first = runs[0]["config"]
-    plot_dataset(out / "splits.png", first["canvas"], first["square"], first["split_seed"])
+    plot_dataset(out / "splits.png", first["model"]["canvas"], first["square"], first["split_seed"])
     written.append("splits.png")
     return written
 

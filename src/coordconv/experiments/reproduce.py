@@ -18,7 +18,7 @@ from typing import Any
 from coordconv.experiments.data import SPLITS, TASKS
 from coordconv.experiments.io import read_json, write_json
 from coordconv.experiments.models import KINDS
-from coordconv.experiments.train import TrainConfig, make_config, train
+from coordconv.experiments.train import TrainConfig, config_differences, make_config, train
 
 __all__ = ["FIRST_SEED", "MODES", "StaleRunError", "config_differences", "grid", "run_grid"]
 
@@ -69,8 +69,8 @@ def grid(
         TASKS, KINDS, SPLITS, range(first_seed, first_seed + n_seeds)
     ):
         overrides = {**MODES[mode]["overrides"].get((task, model), {}), **common}
-        name = f"{task}-{model}-{split}-s{seed}"
-        runs[name] = make_config(task, model, split, seed=seed, threads=threads, **overrides)
+        cfg = make_config(task, model, split, seed=seed, threads=threads, **overrides)
+        runs[cfg.name] = cfg
     return runs
 
 
@@ -87,11 +87,6 @@ def _is_finished(run_dir: Path) -> bool:
 
 class StaleRunError(ValueError):
     """A run folder holds a run made with other settings than the grid asks for."""
-
-
-def config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """The keys whose values differ between two run configs (missing keys included)."""
-    return sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
 
 
 def _stale_runs(out: Path, runs: dict[str, dict[str, Any]]) -> dict[str, list[str]]:

@@ -36,6 +36,7 @@ __all__ = [
     "NonFiniteLossError",
     "RunExistsError",
     "TrainConfig",
+    "config_differences",
     "make_config",
     "train",
 ]
@@ -56,25 +57,21 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+MODEL_KEYS = frozenset(f.name for f in fields(ModelConfig))
+
+
 @dataclass
 class TrainConfig:
-    """Every setting of a run (saved in its checkpoint and result.json)."""
+    """Every setting of a run (saved in its checkpoint and result.json): the model, nested as a
+    :class:`ModelConfig`, then the data and the optimisation."""
 
-    task: str = "classification"  # classification | regression | rendering
-    model: str = "coordconv"  # conv (the paper's baseline) | coordconv
+    model: ModelConfig = field(default_factory=lambda: ModelConfig("classification", "coordconv"))
     split: str = "uniform"  # uniform | quadrant
     seed: int = 0  # model initialisation and batch order
     split_seed: int = 0  # the uniform split's draw (shared by all models, so they see one split)
     test_fraction: float = 0.2  # uniform split: fraction held out
     validation: bool = False  # fit on the training part minus a validation part, report `val`
-    canvas: int = 64  # Not-so-Clevr canvas side
-    square: int = 9  # Not-so-Clevr square side (odd)
-    width: int = 1  # channel multiplier m
-    kernel: int = 2  # deconv kernel of the conv baselines (classification, rendering)
-    with_r: bool = False  # CoordConv models: add the radius channel
-    onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input
-    softmax_peak: str = "sum"  # CoordConv rendering: pixel softmax normalised by its sum or max
-    offset_init: bool = False  # CoordConv classification/rendering: first layer sees offsets only
+    square: int = 9  # Not-so-Clevr square side (odd); the canvas side is the model's
     centre_output: bool = False  # regression: start with outputs centred on 0 (data-dependent init)
     epochs: int = 4  # maximum number of passes over the training set
     batch_size: int = 16
@@ -89,6 +86,8 @@ class TrainConfig:
     threads: int = 2  # torch intra-op threads (part of what makes a run reproducible)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.model, ModelConfig):
+            raise TypeError(f"model must be a ModelConfig, got {type(self.model).__name__}")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
         if self.lr_schedule not in ("constant", "cosine"):
@@ -102,37 +101,81 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError("--device cuda was asked for but no CUDA device is available")
-        self.model_config()  # validates task, model and sizes
 
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(
-            task=self.task,
-            kind=self.model,
-            canvas=self.canvas,
-            width=self.width,
-            kernel=self.kernel,
-            regression_conv="strided" if self.split == "quadrant" else "pooled",
-            with_r=self.with_r,
-            onehot_gain=self.onehot_gain,
-            softmax_peak=self.softmax_peak,
-            offset_init=self.offset_init,
-        )
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    @property
+    def canvas(self) -> int:
+        return self.model.canvas
+
+    @property
+    def name(self) -> str:
+        """The run's name in a grid: ``<task>-<kind>-<split>-s<seed>``."""
+        return f"{self.task}-{self.kind}-{self.split}-s{self.seed}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+        """The inverse of ``dataclasses.asdict``: ``data["model"]`` holds the model's fields."""
+        settings = dict(data)
+        model = settings.pop("model", None)
+        if not isinstance(model, dict):
+            raise ValueError(
+                "a run config needs a 'model' table with the ModelConfig fields "
+                f"{sorted(MODEL_KEYS)}; got {model!r}"
+            )
+        for where, given, known in (
+            ("config", settings, {f.name for f in fields(cls)} - {"model"}),
+            ("model config", model, MODEL_KEYS),
+        ):
+            unknown = set(given) - known
+            if unknown:
+                raise ValueError(f"unknown {where} keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(model=ModelConfig(**model), **settings)
 
 
-def make_config(task: str, model: str, split: str, **overrides: Any) -> TrainConfig:
-    """The recipe for ``(task, model)`` on ``split``, with ``overrides`` (None values ignored)."""
-    if (task, model) not in RECIPES:
-        raise ValueError(f"no recipe for task={task!r} model={model!r}")
-    settings = {**RECIPES[task, model], **{k: v for k, v in overrides.items() if v is not None}}
-    return TrainConfig.from_dict({"task": task, "model": model, "split": split, **settings})
+def make_config(task: str, kind: str, split: str, **overrides: Any) -> TrainConfig:
+    """The recipe for ``(task, kind)`` on ``split``, with ``overrides`` (None values ignored).
+
+    Settings are given flat: names of :class:`ModelConfig` fields (``width``, ``kernel``, ...)
+    go to the model, the rest to the :class:`TrainConfig`. The regression conv baseline is the
+    paper's per split (pooled on uniform, strided on quadrant) unless ``regression_conv`` is given.
+    """
+    if (task, kind) not in RECIPES:
+        raise ValueError(f"no recipe for task={task!r} model={kind!r}")
+    per_split = {"regression_conv": "strided" if split == "quadrant" else "pooled"}
+    settings = {
+        **(per_split if task == "regression" else {}),
+        **RECIPES[task, kind],
+        **{k: v for k, v in overrides.items() if v is not None},
+    }
+    model = {k: v for k, v in settings.items() if k in MODEL_KEYS}
+    rest = {k: v for k, v in settings.items() if k not in MODEL_KEYS}
+    return TrainConfig.from_dict(
+        {"model": {**model, "task": task, "kind": kind}, "split": split, **rest}
+    )
+
+
+def config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two run configs (nested keys dotted, missing ones
+    included): ``["lr", "model.width"]``."""
+
+    def flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        items: dict[str, Any] = {}
+        for key, value in config.items():
+            if isinstance(value, dict):
+                items.update(flat(value, f"{prefix}{key}."))
+            else:
+                items[prefix + key] = value
+        return items
+
+    a, b = flat(saved), flat(wanted)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
 class NonFiniteLossError(RuntimeError):
@@ -279,7 +322,7 @@ def train(
 
     # model, optimizer, batch order
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model_config()).to(device)
+    model = build_model(cfg.model).to(device)
     model = model.to(memory_format=layout)  # type: ignore[call-overload]  # missing in the stubs
     if cfg.centre_output:
         centre_output_bias(model, x_train)
@@ -288,8 +331,8 @@ def train(
     state = RunState()
     if resume and ckpt_path.exists():
         ckpt = _load_checkpoint(ckpt_path)
-        if ckpt["config"] != asdict(cfg):
-            changed = sorted(k for k, v in asdict(cfg).items() if ckpt["config"].get(k) != v)
+        changed = config_differences(ckpt["config"], asdict(cfg))
+        if changed:
             raise ValueError(
                 f"cannot resume {out}: its config differs in {changed}; "
                 f"use the same settings, or --overwrite to start again"

@@ -22,7 +22,15 @@ from typing import Any
 
 from coordconv.experiments.tasks import TASK_SPECS
 
-__all__ = ["PAPER", "PAPER_EPOCHS", "PRIMARY", "cell_verdict", "median_text", "summarise"]
+__all__ = [
+    "PAPER",
+    "PAPER_EPOCHS",
+    "PRIMARY",
+    "cell_of",
+    "cell_verdict",
+    "median_text",
+    "summarise",
+]
 
 # Each task's headline metric (and its target, via TaskSpec.reached).
 PRIMARY = {name: spec.target_metric for name, spec in TASK_SPECS.items()}
@@ -82,12 +90,16 @@ def median_text(values: list[float | None], unit: str = " s") -> str:
     return f"{statistics.median(present):.1f}{unit} ({len(present)}/{len(values)} seeds)"
 
 
+def cell_of(config: dict[str, Any]) -> tuple[str, str, str]:
+    """``(task, model kind, split)`` of a saved run config (``result.json["config"]``)."""
+    return config["model"]["task"], config["model"]["kind"], config["split"]
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per ``task/model/split``: metrics over seeds, seeds at target, params, times, verdict."""
     cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
-        c = run["config"]
-        cells[c["task"], c["model"], c["split"]].append(run)
+        cells[cell_of(run["config"])].append(run)
     summary: dict[str, Any] = {}
     for (task, model, split), group in sorted(cells.items()):
         metric = PRIMARY[task]
