@@ -1,4 +1,4 @@
-"""``coordconv`` command line: data | train | reproduce | report (a thin face over experiments)."""
+"""``coordconv`` command line: data | train | sweep | reproduce | report (a thin face over experiments)."""
 
 from __future__ import annotations
 
@@ -170,6 +170,80 @@ def train(
     )
 
 
+def _sweep_progress(bar: Progress, job: Any) -> Any:
+    """A progress callback for sweeps: training budget spent, trials done, best val so far."""
+
+    def show(info: dict[str, Any]) -> None:
+        best = "—" if info["best"] is None else f"{info['best']:.4f}"
+        bar.update(
+            job,
+            completed=min(info["spent_s"], info["budget_s"]),
+            total=info["budget_s"],
+            info=f"{info['trials']} trials, best val {best}, "
+            f"{max(0.0, info['budget_s'] - info['spent_s']):.0f} s of budget left",
+        )
+
+    return show
+
+
+@app.command()
+def sweep(
+    task: Annotated[TaskName, typer.Option(help="which toy task")],
+    model: Annotated[ModelName, typer.Option(help="which arm: conv, coordconv, mlp, conv-tiled")],
+    split: Annotated[SplitName, typer.Option(help="uniform or quadrant")],
+    out: Annotated[Path, typer.Option(help="sweep folder (sweep.json, trials/, final/)")],
+    budget_min: Annotated[
+        float, typer.Option(help="CPU-minutes of training for the whole sweep (all trials)")
+    ] = 10.0,
+    max_trials: Annotated[int, typer.Option(help="at most this many trials")] = 1000,
+    seed: Annotated[int, typer.Option(help="seeds the search and the trials' training")] = 0,
+    final_seeds: Annotated[
+        int, typer.Option(help="fresh seeds (100, 101, ...) retraining the selected config")
+    ] = 3,
+    address: Annotated[
+        str | None, typer.Option(help="attach to a running Ray cluster (default: local)")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="continue the sweep in --out")] = False,
+    canvas: Annotated[int | None, typer.Option(help="canvas side (tests use a small one)")] = None,
+    square: Annotated[int | None, typer.Option(help="square side (odd)")] = None,
+) -> None:
+    """Tune one arm on Ray Tune (ASHA on validation) under a CPU-time budget, select on
+    validation, retrain the selection on fresh seeds and score only those on test."""
+    from coordconv.experiments.sweep import SweepDependencyError, SweepInterrupted, run_sweep
+
+    with _progress() as bar:
+        job = bar.add_task(f"sweep {task.value}/{model.value}/{split.value}", total=1, info="")
+        try:
+            summary = run_sweep(
+                task.value,
+                model.value,
+                split.value,
+                out,
+                budget_min=budget_min,
+                max_trials=max_trials,
+                seed=seed,
+                final_seeds=final_seeds,
+                address=address,
+                resume=resume,
+                canvas=canvas,
+                square=square,
+                on_progress=_sweep_progress(bar, job),
+            )
+        except (SweepDependencyError, SweepInterrupted, FileExistsError, ValueError) as err:
+            _fail(str(err))
+        except KeyboardInterrupt:
+            console.print(f"interrupted: continue with --resume --out {out}")
+            raise typer.Exit(code=130) from None
+    selected = next(t for t in summary["trials"] if t["id"] == summary["selected"])
+    final = summary.get("final") or {}
+    console.print(
+        f"{len(summary['trials'])} trials, {summary['spent_s']:.0f} s of training; selected "
+        f"{selected['id']} (val {summary['metric']} {selected['val'][summary['metric']]:.4f}); "
+        f"final runs: test {final.get('metric')} {final.get('test_mean', float('nan')):.4f} "
+        f"± {final.get('test_std', float('nan')):.4f} -> {out / 'sweep.json'}"
+    )
+
+
 @app.command()
 def reproduce(
     out: Annotated[Path, typer.Option(help="report folder (runs/ inside)")] = Path("reports/quick"),
@@ -190,8 +264,30 @@ def reproduce(
     overwrite: Annotated[
         bool, typer.Option(help="re-run runs in --out that were made with other settings")
     ] = False,
+    fair: Annotated[
+        bool,
+        typer.Option(
+            help="the fair comparison: sweep every arm (conv, coordconv, mlp, conv-tiled) of "
+            "every task and split with the same --budget-min on Ray Tune"
+        ),
+    ] = False,
+    budget_min: Annotated[
+        float, typer.Option(help="--fair: CPU-minutes of tuning per arm and cell")
+    ] = 5.0,
+    final_seeds: Annotated[
+        int, typer.Option(help="--fair: fresh seeds retraining each selected config")
+    ] = 3,
+    address: Annotated[
+        str | None, typer.Option(help="--fair: a running Ray cluster (default: local)")
+    ] = None,
 ) -> None:
-    """Run the whole grid (3 tasks x 2 models x 2 splits x seeds), resumably, then write REPORT.md."""
+    """Run the whole grid (3 tasks x 2 models x 2 splits x seeds), resumably, then write REPORT.md.
+
+    With --fair: sweep every arm of every cell with equal tuning budgets instead (hours at the
+    default budget on a 2-core CPU; resumable), then write the fair REPORT.md."""
+    if fair:
+        _reproduce_fair(out, budget_min, final_seeds, address, canvas)
+        return
     from coordconv.experiments.report import build_report
     from coordconv.experiments.reproduce import grid, run_grid, threads_per_job
     from coordconv.experiments.train import NonFiniteLossError
@@ -219,6 +315,50 @@ def reproduce(
     command = " ".join(["coordconv", *sys.argv[1:]])
     path = build_report(out, command=command)
     console.print(f"grid done in {time.perf_counter() - started:.0f} s -> {path}")
+
+
+def _reproduce_fair(
+    out: Path, budget_min: float, final_seeds: int, address: str | None, canvas: int | None
+) -> None:
+    from coordconv.experiments.fair import cells, run_fair
+    from coordconv.experiments.fair_report import build_fair_report
+    from coordconv.experiments.sweep import SweepDependencyError, SweepInterrupted
+
+    started = time.perf_counter()
+    with _progress() as bar:
+        grid = bar.add_task("fair", total=len(cells()), info="")
+        sweep_job = bar.add_task("sweep", total=1, info="")
+        show_sweep = _sweep_progress(bar, sweep_job)
+
+        def progress(name: str, info: dict[str, Any]) -> None:
+            bar.update(sweep_job, description=name)
+            show_sweep(info)
+
+        def done(name: str, summary: dict[str, Any]) -> None:
+            final = summary.get("final") or {}
+            bar.update(
+                grid,
+                advance=1,
+                info=f"{name}: test {final.get('metric')} {final.get('test_mean', 0):.3f}",
+            )
+
+        try:
+            run_fair(
+                out,
+                budget_min=budget_min,
+                final_seeds=final_seeds,
+                address=address,
+                canvas=canvas,
+                on_cell=done,
+                on_progress=progress,
+            )
+        except (SweepDependencyError, SweepInterrupted, ValueError) as err:
+            _fail(str(err))
+        except KeyboardInterrupt:
+            console.print(f"interrupted: re-run the same command to resume ({out})")
+            raise typer.Exit(code=130) from None
+    path = build_fair_report(out, command=" ".join(["coordconv", *sys.argv[1:]]))
+    console.print(f"fair comparison done in {time.perf_counter() - started:.0f} s -> {path}")
 
 
 @app.command()

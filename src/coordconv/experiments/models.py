@@ -19,6 +19,15 @@ rendering       coordconv  the classification model -> softmax over pixels -> 3x
 rendering       conv       the classification deconv stack, one logit per pixel            46,465
 ==============  =========  ==============================================================  ======
 
+The critics' baselines (issue "fair comparison"), built the same way:
+
+* ``mlp``: no convolution at all. Classification/rendering: ``(x, y)`` -> dense 256m -> 256m ->
+  one logit per pixel; regression: the flattened one-hot -> 256m -> 256m -> 2.
+* ``conv-tiled``: the CoordConv model with its coordinate channels removed: the same tiled
+  ``(x, y)`` input (or one-hot) and layer widths (x m), every 1x1 CoordConv/conv replaced by a
+  plain ``k x k`` conv with zero ``"same"`` padding (a 1x1 would see no position at all), so any
+  position it knows comes from the canvas border (Islam et al. 2020; Kayhan & van Gemert 2020).
+
 (params for m = 1 and deconv k = 2; ``count_params`` gives the exact number for any config.)
 """
 
@@ -32,9 +41,12 @@ from torch import Tensor, nn
 
 from coordconv import CoordConv2d
 
-__all__ = ["KINDS", "ModelConfig", "build_model", "count_params", "init_as_offsets"]
+__all__ = ["KINDS", "PAPER_KINDS", "ModelConfig", "build_model", "count_params", "init_as_offsets"]
 
-KINDS = ("conv", "coordconv")
+# The paper's two arms, then the critics' baselines. `reproduce` runs PAPER_KINDS; the fair
+# comparison (`reproduce --fair`) runs all of KINDS.
+PAPER_KINDS = ("conv", "coordconv")
+KINDS = (*PAPER_KINDS, "mlp", "conv-tiled")
 
 
 @dataclass(frozen=True)
@@ -42,10 +54,10 @@ class ModelConfig:
     """What defines one of the paper's models."""
 
     task: str  # classification | regression | rendering
-    kind: str  # conv (the paper's baseline) | coordconv
+    kind: str  # conv (the paper's baseline) | coordconv | mlp | conv-tiled
     canvas: int = 64  # image side in pixels
     width: int = 1  # channel multiplier m
-    kernel: int = 2  # kernel of the stride-2 deconvs (conv baselines of classification/rendering)
+    kernel: int = 2  # conv: the stride-2 deconvs' kernel; conv-tiled: its "same" convs' kernel
     regression_conv: str = (
         "pooled"  # conv regression baseline: pooled (uniform) | strided (quadrant)
     )
@@ -63,6 +75,8 @@ class ModelConfig:
             raise ValueError(
                 f"regression_conv must be 'pooled' or 'strided', got {self.regression_conv!r}"
             )
+        if self.offset_init and self.kind != "coordconv":
+            raise ValueError(f"offset_init is for CoordConv models only, not {self.kind!r}")
         if self.width < 1 or self.kernel < 1:
             raise ValueError(f"width and kernel must be >= 1, got {self.width}, {self.kernel}")
         if self.canvas & (self.canvas - 1) and self.kind == "conv" and self.task != "regression":
@@ -159,7 +173,7 @@ def _convs(widths: list[int], kernel: int, relu_last: bool = False) -> list[nn.M
     """Same-padded ``kernel x kernel`` convs ``widths[0] -> widths[1] -> ...`` with ReLU between."""
     layers: list[nn.Module] = []
     for i, (c_in, c_out) in enumerate(itertools.pairwise(widths)):
-        layers.append(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2))
+        layers.append(nn.Conv2d(c_in, c_out, kernel, padding="same"))
         if relu_last or i < len(widths) - 2:
             layers.append(nn.ReLU())
     return layers
@@ -185,19 +199,39 @@ def init_as_offsets(layer: CoordConv2d) -> None:
     layer.coord_weight[:, 1] = -layer.weight[:, 0]  # column j <- -w_x
 
 
-def _coord_pointer(cfg: ModelConfig) -> list[nn.Module]:
-    """CoordConv classification: tiled (x, y) + coordinates -> one logit per pixel ``(N, H*W)``."""
-    coordconv = CoordConv2d(2, 32, 1, with_r=cfg.with_r)
-    if cfg.offset_init:
-        init_as_offsets(coordconv)
+def _pointer(cfg: ModelConfig) -> list[nn.Module]:
+    """Tiled (x, y) -> one logit per pixel ``(N, H*W)``: CoordConv 1x1 layers (coordconv), or the
+    same stack without coordinates as ``k x k`` zero-padded convs (conv-tiled)."""
+    first: nn.Module
+    if cfg.kind == "coordconv":
+        first, kernel, m = CoordConv2d(2, 32, 1, with_r=cfg.with_r), 1, 1
+        if cfg.offset_init:
+            init_as_offsets(first)
+    else:
+        kernel, m = cfg.kernel, cfg.width
+        first = nn.Conv2d(2, 32 * m, kernel, padding="same")
     return [
         PixelsToUnit(cfg.canvas),
         Tile(cfg.canvas),
-        coordconv,
+        first,
         nn.ReLU(),
-        *_convs([32, 32, 64, 64, 1], 1),
+        *_convs([32 * m, 32 * m, 64 * m, 64 * m, 1], kernel),
         nn.Flatten(),
     ]
+
+
+def _mlp(cfg: ModelConfig) -> list[nn.Module]:
+    """Dense layers only: ``(x, y)`` -> a logit per pixel, or a flattened one-hot -> ``(x, y)``."""
+    hidden = 256 * cfg.width
+    if cfg.task == "regression":
+        head: list[nn.Module] = [nn.Flatten(), nn.Linear(cfg.canvas * cfg.canvas, hidden)]
+        out = 2
+    else:
+        head, out = [PixelsToUnit(cfg.canvas), nn.Linear(2, hidden)], cfg.canvas * cfg.canvas
+    layers = [*head, nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out)]
+    if cfg.task == "rendering":
+        layers.append(nn.Unflatten(1, (1, cfg.canvas, cfg.canvas)))
+    return layers
 
 
 def _deconv_stack(cfg: ModelConfig) -> list[nn.Module]:
@@ -225,13 +259,21 @@ def build_model(cfg: ModelConfig) -> nn.Sequential:
     """
     m = cfg.width
     layers: list[nn.Module]
-    if cfg.task == "regression" and cfg.kind == "coordconv":
+    if cfg.kind == "mlp":
+        layers = _mlp(cfg)
+    elif cfg.task == "regression" and cfg.kind in ("coordconv", "conv-tiled"):
+        if cfg.kind == "coordconv":
+            first: nn.Module = CoordConv2d(1, 8, 1, with_r=cfg.with_r)
+            k, c = 1, 8
+        else:
+            k, c = cfg.kernel, 8 * m
+            first = nn.Conv2d(1, c, k, padding="same")
         layers = [
             Scale(cfg.onehot_gain),
-            CoordConv2d(1, 8, 1, with_r=cfg.with_r),
-            nn.Conv2d(8, 8, 1),
-            nn.Conv2d(8, 8, 1),
-            nn.Conv2d(8, 8, 3, padding=1),
+            first,  # no activations: the paper's regression stack is linear up to the max
+            nn.Conv2d(c, c, k, padding="same"),
+            nn.Conv2d(c, c, k, padding="same"),
+            nn.Conv2d(c, 8, 3, padding=1),
             nn.Conv2d(8, 2, 3, padding=1),
             GlobalPool("max"),
         ]
@@ -253,8 +295,8 @@ def build_model(cfg: ModelConfig) -> nn.Sequential:
         for _ in range(5):
             layers += [nn.Conv2d(16 * m, 16 * m, 3, stride=2, padding=1), nn.ReLU()]
         layers += [nn.Conv2d(16 * m, 2, 3, padding=1), GlobalPool("mean")]
-    elif cfg.kind == "coordconv":
-        layers = _coord_pointer(cfg)
+    elif cfg.kind in ("coordconv", "conv-tiled"):
+        layers = _pointer(cfg)
         if cfg.task == "rendering":
             layers += [
                 PixelSoftmax(cfg.canvas, cfg.softmax_peak),

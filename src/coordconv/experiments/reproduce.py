@@ -17,7 +17,7 @@ from typing import Any
 
 from coordconv.experiments.data import SPLITS, TASKS
 from coordconv.experiments.io import read_json, write_json
-from coordconv.experiments.models import KINDS
+from coordconv.experiments.models import PAPER_KINDS
 from coordconv.experiments.train import TrainConfig, config_differences, make_config, train
 
 __all__ = ["FIRST_SEED", "MODES", "StaleRunError", "config_differences", "grid", "run_grid"]
@@ -66,7 +66,7 @@ def grid(
         raise ValueError(f"seeds must be >= 1, got {n_seeds}")
     runs = {}
     for task, model, split, seed in itertools.product(
-        TASKS, KINDS, SPLITS, range(first_seed, first_seed + n_seeds)
+        TASKS, PAPER_KINDS, SPLITS, range(first_seed, first_seed + n_seeds)
     ):
         overrides = {**MODES[mode]["overrides"].get((task, model), {}), **common}
         cfg = make_config(task, model, split, seed=seed, threads=threads, **overrides)

@@ -1,0 +1,407 @@
+"""Tune one (task, model, split) on Ray Tune under a CPU-time budget; choose on validation only.
+
+``run_sweep`` samples configurations from the cell's search space (``SEARCH_SPACES``, data), trains
+each as an ordinary run of the engine in ``DIR/trials/<id>/`` (fitting on the training part minus
+its validation part; validation is the only split a trial evaluates), stops poor trials early with
+ASHA on the validation metric, and stops the whole sweep when the trials' training time adds up to
+the budget. The trial with the best validation metric is selected (ties: the cheaper trial), then
+retrained on the whole training part for fresh seeds in ``DIR/final/``; only those runs are scored
+on test. Everything lands in ``DIR/sweep.json``.
+
+Budget: ``budget_s`` is training seconds summed over trials (one thread each, so CPU-seconds of
+training), evaluation excluded, identical for every arm compared. ASHA: ``time_attr`` = epochs,
+``grace_period`` 2 epochs, ``reduction_factor`` 3 (rungs at 2, 6, 18, 54, ... epochs), ``max_t`` the
+largest epoch count in the space.
+
+Local by default (Ray started in this process with this machine's CPUs, no dashboard);
+``address`` attaches to a running cluster (``ray start --head`` on one machine, ``ray start
+--address HEAD:6379`` on the others), whose workers must see ``DIR`` on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from coordconv.experiments.io import read_json, write_json
+from coordconv.experiments.reproduce import FIRST_SEED, run_grid
+from coordconv.experiments.tasks import get_task
+from coordconv.experiments.train import TrainConfig, make_config, train
+
+__all__ = [
+    "ASHA",
+    "SEARCH_SPACES",
+    "SELECTION",
+    "SweepDependencyError",
+    "SweepInterrupted",
+    "load_trials",
+    "run_sweep",
+    "select_trial",
+]
+
+# What a sweep maximises (or minimises) on validation, per task.
+SELECTION: dict[str, tuple[str, str]] = {
+    "classification": ("accuracy", "max"),
+    "regression": ("mean_pixel_error", "min"),  # graded, unlike exact-pixel accuracy
+    "rendering": ("iou", "max"),
+}
+
+ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 3}
+
+# The paper's official baseline grid (experiment logs: 324 deconv configurations per split for
+# classification, 1000 epochs, lr x0.1 every 200 epochs = our "step" schedule).
+_OFFICIAL: dict[str, list[Any]] = {
+    "lr": [0.001, 0.002, 0.005, 0.01, 0.02, 0.05],
+    "weight_decay": [0.0, 1e-3, 1e-2],
+    "kernel": [2, 3, 4],
+    "width": [1, 2, 3],
+    "batch_size": [16, 32],
+    "epochs": [10, 30, 100, 300, 1000],
+    "lr_schedule": ["cosine", "step"],
+}
+_SMALL_LR: dict[str, list[Any]] = {"lr": [0.001, 0.002, 0.005, 0.01, 0.02], "batch_size": [16, 32]}
+_COORDCONV_L2: dict[str, list[Any]] = {"weight_decay": [0.0, 1e-5, 1e-3, 1e-2]}
+_REGRESSION_INPUT: dict[str, list[Any]] = {
+    "onehot_gain": [1.0, 64.0],
+    "centre_output": [False, True],
+}
+_MLP: dict[str, list[Any]] = {
+    "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+    "weight_decay": [0.0, 1e-5, 1e-3],
+    "width": [1, 2, 3],
+    "batch_size": [16, 32],
+    "epochs": [10, 30, 100, 300],
+}
+_TILED: dict[str, list[Any]] = {
+    **_SMALL_LR,
+    **_COORDCONV_L2,
+    "kernel": [3, 5],
+    "width": [1, 2],
+    "epochs": [4, 8, 16, 32],
+}
+
+# One search space per (task, model): every value is a list sampled uniformly (tune.choice).
+SEARCH_SPACES: dict[tuple[str, str], dict[str, list[Any]]] = {
+    ("classification", "conv"): _OFFICIAL,
+    ("rendering", "conv"): _OFFICIAL,
+    ("regression", "conv"): {k: v for k, v in _OFFICIAL.items() if k != "kernel"},
+    ("classification", "coordconv"): {
+        **_SMALL_LR,
+        **_COORDCONV_L2,
+        "epochs": [2, 4, 8],
+        "offset_init": [False, True],
+    },
+    ("regression", "coordconv"): {
+        **_SMALL_LR,
+        **_COORDCONV_L2,
+        "epochs": [4, 8, 16],
+        **_REGRESSION_INPUT,
+    },
+    ("rendering", "coordconv"): {
+        **_SMALL_LR,
+        **_COORDCONV_L2,
+        "epochs": [6, 12, 20],
+        "offset_init": [False, True],
+        "softmax_peak": ["sum", "max"],
+    },
+    ("classification", "mlp"): _MLP,
+    ("regression", "mlp"): _MLP,
+    ("rendering", "mlp"): _MLP,
+    ("classification", "conv-tiled"): _TILED,
+    ("regression", "conv-tiled"): {**_TILED, **_REGRESSION_INPUT},
+    ("rendering", "conv-tiled"): {**_TILED, "softmax_peak": ["sum", "max"]},
+}
+
+
+class SweepDependencyError(ImportError):
+    """Ray Tune (the ``[sweep]`` extra) is not installed."""
+
+
+class SweepInterrupted(RuntimeError):
+    """The sweep stopped before its budget or trials were used up (Ctrl-C, a lost worker)."""
+
+
+def _import_tune() -> Any:
+    try:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        import ray
+        from ray import tune
+    except ImportError as err:
+        raise SweepDependencyError(
+            "coordconv sweep needs Ray Tune: pip install 'torch-coordconv[sweep]' "
+            f"(or pip install 'ray[tune]'); import failed: {err}"
+        ) from err
+    return ray, tune
+
+
+def load_trials(out: str | Path) -> list[dict[str, Any]]:
+    """Every trial in ``out/trials`` that finished at least one epoch, in start order."""
+    trials = []
+    for path in sorted(Path(out, "trials").glob("*/result.json")):
+        result = read_json(path)
+        trials.append(
+            {
+                "id": path.parent.name,
+                "config": result["config"],
+                "val": result["final"]["val"],
+                "epochs_run": result["epochs_run"],
+                "train_time_s": result["wall_time_s"],
+            }
+        )
+    return trials
+
+
+def select_trial(trials: list[dict[str, Any]], metric: str, mode: str) -> dict[str, Any]:
+    """The trial with the best ``val[metric]``; ties go to the trial with less training time."""
+    if not trials:
+        raise ValueError("no trial finished an epoch: raise the budget or --max-trials")
+    sign = -1.0 if mode == "max" else 1.0
+    return min(trials, key=lambda t: (sign * t["val"][metric], t["train_time_s"]))
+
+
+def _trial_id(name: str) -> str:
+    """A folder name from Ray's trial id (``'a1b2c_00003'`` -> ``'00003-a1b2c'``): start order."""
+    prefix, _, number = name.rpartition("_")
+    return f"{number}-{prefix}" if number.isdigit() else name
+
+
+def _make_trainable(base: dict[str, Any], out: Path, metric: str) -> Callable[[dict], None]:
+    """The function Ray runs per trial: one engine run in ``out/trials/<id>``, reporting per epoch."""
+
+    def trainable(params: dict[str, Any]) -> None:
+        _, tune = _import_tune()
+        run_dir = out / "trials" / _trial_id(tune.get_context().get_trial_id())
+        cfg = make_config(**base, **params)
+        started = time.process_time()
+
+        def report(entry: dict[str, Any]) -> None:
+            spent = read_json(run_dir / "result.json")["wall_time_s"]
+            tune.report(
+                {
+                    "epoch": entry["epoch"],
+                    f"val_{metric}": entry["val"][metric],
+                    "train_time_s": spent,
+                    "busy_s": time.process_time() - started,
+                }
+            )
+
+        train(cfg, run_dir, resume=True, progress=report)
+
+    return trainable
+
+
+class _Budget:
+    """Ray Tune stopper: stop every trial once the trials' training seconds reach the budget.
+
+    The spent time is read from the trials' own result.json when the sweep (re)starts, so a
+    resumed sweep keeps its budget."""
+
+    def __init__(self, out: Path, budget_s: float) -> None:
+        self.out, self.budget_s = out, budget_s
+        self.spent: dict[str, float] | None = None
+
+    def _load(self) -> dict[str, float]:
+        if self.spent is None:
+            self.spent = {t["id"]: t["train_time_s"] for t in load_trials(self.out)}
+        return self.spent
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        self._load()[_trial_id(trial_id)] = result["train_time_s"]
+        return False
+
+    def stop_all(self) -> bool:
+        return sum(self._load().values()) >= self.budget_s
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "spent": None}
+
+
+def _space_for(task: str, kind: str) -> dict[str, list[Any]]:
+    if (task, kind) not in SEARCH_SPACES:
+        raise ValueError(f"no search space for task={task!r} model={kind!r}")
+    return SEARCH_SPACES[task, kind]
+
+
+def run_sweep(
+    task: str,
+    kind: str,
+    split: str,
+    out: str | Path,
+    *,
+    budget_min: float = 10.0,
+    max_trials: int = 1000,
+    seed: int = 0,
+    final_seeds: int = 3,
+    address: str | None = None,
+    resume: bool = False,
+    canvas: int | None = None,
+    square: int | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Sweep one cell into ``out`` (see the module doc) and return what ``out/sweep.json`` holds.
+
+    ``on_progress`` receives ``{"trials", "best", "spent_s", "budget_s"}`` after each trial epoch.
+    """
+    out = Path(out).resolve()
+    space = _space_for(task, kind)
+    metric, mode = SELECTION[task]
+    if budget_min <= 0 or max_trials < 1 or final_seeds < 0:
+        raise ValueError("budget_min must be > 0, max_trials >= 1 and final_seeds >= 0")
+    summary_path = out / "sweep.json"
+    if summary_path.exists() and read_json(summary_path).get("final_done"):
+        return read_json(summary_path)
+    ray_dir = out / "ray"
+    if ray_dir.exists() and not resume:
+        raise FileExistsError(f"{out} already holds a sweep: pass --resume to continue it")
+    sizes = {k: v for k, v in dict(canvas=canvas, square=square).items() if v is not None}
+    base: dict[str, Any] = dict(task=task, kind=kind, split=split, seed=seed, threads=1)
+    base.update(validation=True, trial=True, **sizes)
+    make_config(**base)  # a bad cell or size fails here, not inside Ray
+
+    ray, tune = _import_tune()
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            **({} if address else {"num_cpus": os.cpu_count() or 1}),
+        )
+
+    class Budget(_Budget, tune.Stopper):  # type: ignore[name-defined]
+        pass
+
+    budget = Budget(out, budget_min * 60.0)
+    busy: dict[str, float] = {}
+
+    class Progress(tune.Callback):  # type: ignore[name-defined]
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict) -> None:
+            busy[trial.trial_id] = result["busy_s"]
+            if on_progress is not None:
+                done = load_trials(out)
+                best = select_trial(done, metric, mode)["val"][metric] if done else None
+                on_progress(
+                    {
+                        "trials": len(done),
+                        "best": best,
+                        "spent_s": sum(budget._load().values()),
+                        "budget_s": budget.budget_s,
+                    }
+                )
+
+    trainable = tune.with_resources(_make_trainable(base, out, metric), {"cpu": 1})
+    started = time.perf_counter()
+    if not budget.stop_all():
+        if resume and tune.Tuner.can_restore(str(ray_dir)):
+            tuner = tune.Tuner.restore(
+                str(ray_dir), trainable, resume_unfinished=True, restart_errored=True
+            )
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space={k: tune.choice(v) for k, v in space.items()},
+                tune_config=tune.TuneConfig(
+                    num_samples=max_trials,
+                    scheduler=ASHAScheduler(
+                        time_attr="epoch",
+                        metric=f"val_{metric}",
+                        mode=mode,
+                        max_t=max(space.get("epochs", [make_config(**base).epochs])),
+                        **ASHA,
+                    ),
+                    search_alg=BasicVariantGenerator(random_state=seed),
+                ),
+                run_config=tune.RunConfig(
+                    name="ray",
+                    storage_path=str(out),
+                    stop=budget,
+                    verbose=0,
+                    callbacks=[Progress()],
+                ),
+            )
+        grid = tuner.fit()
+        if not budget.stop_all() and grid.num_terminated + grid.num_errors < max_trials:
+            raise SweepInterrupted(
+                f"the sweep in {out} stopped early ({grid.num_terminated} trials done); "
+                f"run the same command with --resume to continue it"
+            )
+    wall_s = time.perf_counter() - started
+    cores = int(ray.cluster_resources().get("CPU", 1))
+
+    trials = load_trials(out)
+    selected = select_trial(trials, metric, mode)
+    summary: dict[str, Any] = {
+        "task": task,
+        "model": kind,
+        "split": split,
+        "metric": metric,
+        "mode": mode,
+        "budget_s": budget.budget_s,
+        "spent_s": sum(t["train_time_s"] for t in trials),
+        "seed": seed,
+        "search_space": space,
+        "asha": {**ASHA, "time_attr": "epoch"},
+        "trials": trials,
+        "selected": selected["id"],
+        "wall_s": wall_s,
+        "cores": cores,
+        "cpu_utilisation": sum(busy.values()) / (cores * wall_s) if busy and wall_s else None,
+        "final_done": False,
+    }
+    write_json(summary_path, summary)
+    summary["final"] = _final_runs(selected, out / "final", final_seeds, cores)
+    summary["final_done"] = True
+    write_json(summary_path, summary)
+    return summary
+
+
+def _final_runs(
+    selected: dict[str, Any], out: Path, seeds: int, jobs: int
+) -> dict[str, Any] | None:
+    """Retrain the selected config on the whole training part for fresh seeds; score on test.
+
+    The runs stop at the epoch the trial reached (``stop_epoch``), on the trial's schedule, so
+    they repeat what validation saw; they are the only runs of the sweep that evaluate test."""
+    if seeds == 0:
+        return None
+    chosen = TrainConfig.from_dict(selected["config"])
+    stop = selected["epochs_run"] if selected["epochs_run"] < chosen.epochs else None
+    configs = {}
+    for seed in range(FIRST_SEED, FIRST_SEED + seeds):
+        cfg = replace(chosen, seed=seed, validation=False, trial=False, stop_epoch=stop)
+        configs[cfg.name] = cfg
+    run_grid(out, configs, mode="final", jobs=min(jobs, len(configs)))
+    spec = get_task(chosen.task, chosen.canvas)
+    runs = []
+    for name, cfg in configs.items():
+        result = read_json(out / "runs" / name / "result.json")
+        runs.append(
+            {
+                "name": name,
+                "seed": cfg.seed,
+                "train": result["final"]["train"],
+                "test": result["final"]["test"],
+                "solved": spec.reached(result["final"]["train"])
+                and spec.reached(result["final"]["test"]),
+                "train_time_s": result["wall_time_s"],
+                "config": asdict(cfg),
+            }
+        )
+    metric = spec.target_metric
+    values = [r["test"][metric] for r in runs]
+    return {
+        "runs": runs,
+        "metric": metric,
+        "test_mean": statistics.fmean(values),
+        "test_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "solved": sum(r["solved"] for r in runs),
+    }
