@@ -365,11 +365,17 @@ def _reproduce_fair(
 def report(
     out: Annotated[Path, typer.Argument(help="a folder written by `coordconv reproduce`")],
 ) -> None:
-    """Rebuild REPORT.md, results.json and the figures from OUT/runs without training."""
+    """Rebuild REPORT.md, results.json and the figures from OUT/runs (or, for a fair comparison,
+    OUT/sweeps) without training."""
     from coordconv.experiments.report import build_report
 
     try:
-        path = build_report(out)
+        if (out / "fair.json").exists():
+            from coordconv.experiments.fair_report import build_fair_report
+
+            path = build_fair_report(out)
+        else:
+            path = build_report(out)
     except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
     console.print(f"wrote {path}")

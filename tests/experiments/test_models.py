@@ -5,6 +5,7 @@ import torch
 
 from coordconv import CoordConv2d
 from coordconv.experiments.models import (
+    KINDS,
     ModelConfig,
     PixelSoftmax,
     build_model,
@@ -38,7 +39,7 @@ def test_deconv_sweep_grows_with_width_and_kernel():
 
 
 @pytest.mark.parametrize("canvas", [16, 64])
-@pytest.mark.parametrize("kind", ["conv", "coordconv"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("task", ["classification", "regression", "rendering"])
 def test_shapes(task, kind, canvas):
     model = build_model(ModelConfig(task, kind, canvas=canvas)).eval()
@@ -76,7 +77,8 @@ def test_pixel_softmax_peaks():
     ("kwargs", "match"),
     [
         ({"task": "segmentation", "kind": "conv"}, "unknown task"),
-        ({"task": "regression", "kind": "mlp"}, "model kind"),
+        ({"task": "regression", "kind": "resnet"}, "model kind"),
+        ({"task": "classification", "kind": "conv-tiled", "offset_init": True}, "CoordConv models"),
         ({"task": "regression", "kind": "conv", "regression_conv": "deep"}, "regression_conv"),
         ({"task": "classification", "kind": "conv", "canvas": 48}, "power of two"),
         ({"task": "classification", "kind": "conv", "width": 0}, "width"),
@@ -120,3 +122,43 @@ def test_offset_init_keeps_the_input_weights_and_checks_the_layer():
     assert torch.equal(layer.coord_weight[:, 2], torch.zeros_like(weight[:, 0]))  # r unused
     with pytest.raises(ValueError, match="1x1 CoordConv2d"):
         init_as_offsets(CoordConv2d(3, 4, 1))
+
+
+@pytest.mark.parametrize(
+    ("task", "kind", "params"),
+    [
+        # 2 -> 256 -> 256 -> 4096 and 4096 -> 256 -> 256 -> 2
+        ("classification", "mlp", 2 * 256 + 256 + 256 * 256 + 256 + 256 * 4096 + 4096),
+        ("regression", "mlp", 4096 * 256 + 256 + 256 * 256 + 256 + 256 * 2 + 2),
+        # the CoordConv stacks with k x k plain convs in place of the 1x1 (Co)ordConvs
+        (
+            "classification",
+            "conv-tiled",
+            sum(9 * a * b + b for a, b in [(2, 32), (32, 32), (32, 64), (64, 64), (64, 1)]),
+        ),
+        ("regression", "conv-tiled", (9 + 1) * 8 + 2 * (9 * 64 + 8) + (9 * 64 + 8) + (9 * 16 + 2)),
+    ],
+)
+def test_critics_baselines_parameter_counts(task, kind, params):
+    assert count_params(build_model(ModelConfig(task, kind, kernel=3))) == params
+
+
+def test_critics_baselines_have_no_coordinates():
+    """mlp and conv-tiled never use the library's layers: positions come from the input or borders."""
+    for task in ("classification", "regression", "rendering"):
+        for kind in ("mlp", "conv-tiled"):
+            model = build_model(ModelConfig(task, kind, kernel=3))
+            assert not any(isinstance(m, CoordConv2d) for m in model.modules())
+
+
+def test_conv_tiled_knows_position_only_near_the_border():
+    """A tiled input is constant over the canvas, so away from the border (beyond the receptive
+    field) every pixel of conv-tiled's output is the same; near the border it is not."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("classification", "conv-tiled", canvas=32, kernel=3)).eval()
+    with torch.no_grad():
+        logits = model(torch.tensor([[10.0, 20.0]])).view(32, 32)
+    reach = 5  # five 3x3 layers
+    inner = logits[reach:-reach, reach:-reach]
+    assert torch.allclose(inner, inner[0, 0].expand_as(inner), atol=1e-5)
+    assert not torch.allclose(logits[0], logits[16])

@@ -216,3 +216,33 @@ def test_config_differences_name_nested_keys():
     assert config_differences(a, b) == ["lr", "model.kernel"]
     assert config_differences(a, a) == []
     assert config_differences({"model": {"width": 1}}, {}) == ["model.width"]
+
+
+def test_step_schedule_divides_by_ten_every_fifth_of_the_run():
+    from coordconv.experiments.train import lr_at
+
+    cfg = make_config("classification", "conv", "uniform", lr=0.01, lr_schedule="step", epochs=1000)
+    assert [lr_at(cfg, p) for p in (0.0, 0.199, 0.2, 0.5, 0.8, 0.999, 1.0)] == pytest.approx(
+        [1e-2, 1e-2, 1e-3, 1e-4, 1e-6, 1e-6, 1e-6]
+    )
+
+
+def test_stop_epoch_ends_early_on_the_planned_schedule(tmp_path):
+    """stop_epoch=1 of 3: the same first epoch as the full run (same lr), then stops."""
+    full = train(_config(epochs=3), tmp_path / "full")
+    cut = train(_config(epochs=3, stop_epoch=1), tmp_path / "cut")
+    assert cut["epochs_run"] == 1 and cut["finished"]
+    assert cut["history"][0]["train"] == full["history"][0]["train"]
+    with pytest.raises(ValueError, match="stop_epoch"):
+        _config(epochs=3, stop_epoch=4)
+
+
+def test_sweep_trial_evaluates_validation_only(tmp_path):
+    cfg = _config(task="regression", epochs=2, validation=True, trial=True)
+    result = train(cfg, tmp_path)
+    assert [set(h) for h in result["history"]] == [{"epoch", "val", "seconds"}] * 2
+    assert "test" not in result["final"] and "train" not in result["final"]
+    assert result["final"]["judged"] == ["val"]
+    assert not (tmp_path / "examples.npz").exists()
+    with pytest.raises(ValueError, match="needs validation=True"):
+        _config(trial=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from coordconv.experiments.verdicts import cell_verdict, median_text, summarise
+from coordconv.experiments.verdicts import cell_verdict, fair_verdict, median_text, summarise
 
 SOLVED = {"accuracy": 1.0}
 MISSED = {"accuracy": 0.99}
@@ -90,3 +90,18 @@ def test_summarise_counts_held_and_reached():
     cell = summary["classification/coordconv/uniform"]
     assert cell["reached_target"] == 1 and cell["held_target"] == 1
     assert cell["verdict"] == "not reproduced (1/2)"
+
+
+@pytest.mark.parametrize(
+    ("coordconv", "baseline", "start"),
+    [
+        ((3, 3), (0, 3), "supported at 5 CPU-min"),
+        ((3, 3), (3, 3), "contradicted at 5 CPU-min of tuning: the baseline also solves"),
+        ((0, 3), (0, 3), "contradicted at 5 CPU-min of tuning: CoordConv does not solve"),
+        ((2, 3), (0, 3), "mixed"),
+        ((3, 3), (1, 3), "mixed"),
+        ((3, 3), (0, 0), "no final runs"),
+    ],
+)
+def test_fair_verdict_every_branch(coordconv, baseline, start):
+    assert fair_verdict(coordconv, baseline, 5.0).startswith(start)

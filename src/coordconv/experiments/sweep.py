@@ -318,7 +318,10 @@ def run_sweep(
                         max_t=max(space.get("epochs", [make_config(**base).epochs])),
                         **ASHA,
                     ),
-                    search_alg=BasicVariantGenerator(random_state=seed),
+                    # lazy generation: no pile of pending trials, none left over at the budget
+                    search_alg=BasicVariantGenerator(
+                        random_state=seed, max_concurrent=int(ray.available_resources()["CPU"])
+                    ),
                 ),
                 run_config=tune.RunConfig(
                     name="ray",

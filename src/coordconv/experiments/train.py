@@ -37,6 +37,7 @@ __all__ = [
     "RunExistsError",
     "TrainConfig",
     "config_differences",
+    "load_checkpoint",
     "make_config",
     "train",
 ]
@@ -286,7 +287,7 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Adam:
     return torch.optim.Adam(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
 
 
-def _load_checkpoint(path: Path) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load with ``weights_only=True``: ours hold only tensors, numbers, strings, lists and dicts,
     so a file that needs anything else is foreign (or malicious) and is refused, never run."""
     try:
@@ -361,7 +362,7 @@ def train(
     order = torch.Generator().manual_seed(cfg.seed)
     state = RunState()
     if resume and ckpt_path.exists():
-        ckpt = _load_checkpoint(ckpt_path)
+        ckpt = load_checkpoint(ckpt_path)
         changed = config_differences(ckpt["config"], asdict(cfg))
         if changed:
             raise ValueError(

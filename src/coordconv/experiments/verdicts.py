@@ -28,6 +28,7 @@ __all__ = [
     "PRIMARY",
     "cell_of",
     "cell_verdict",
+    "fair_verdict",
     "median_text",
     "summarise",
 ]
@@ -132,3 +133,25 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             entry["test_mean_pixel_error"] = [t["mean_pixel_error"] for t in tests]
         summary[f"{task}/{model}/{split}"] = entry
     return summary
+
+
+def fair_verdict(coordconv: tuple[int, int], baseline: tuple[int, int], budget_min: float) -> str:
+    """The paper's claim on one (task, split) under equal tuning budgets.
+
+    ``coordconv`` and ``baseline`` are ``(seeds at target on train and test, final seeds)`` of the
+    validation-selected configurations. The claim (CoordConv solves it, the baseline does not)
+    is *supported* when every CoordConv seed and no baseline seed reaches the target;
+    *contradicted* when the baseline reaches it on every seed, or CoordConv on none; otherwise
+    *mixed*. Each verdict names the budget it holds at.
+    """
+    (c_hit, c_n), (b_hit, b_n) = coordconv, baseline
+    if min(c_n, b_n) < 1:
+        return "no final runs"
+    at = f"at {budget_min:g} CPU-min of tuning"
+    if b_hit == b_n:
+        return f"contradicted {at}: the baseline also solves it ({b_hit}/{b_n})"
+    if c_hit == 0:
+        return f"contradicted {at}: CoordConv does not solve it (0/{c_n})"
+    if c_hit == c_n and b_hit == 0:
+        return f"supported {at} (CoordConv {c_hit}/{c_n}, baseline 0/{b_n})"
+    return f"mixed {at} (CoordConv {c_hit}/{c_n}, baseline {b_hit}/{b_n})"
