@@ -246,3 +246,13 @@ def test_sweep_trial_evaluates_validation_only(tmp_path):
     assert not (tmp_path / "examples.npz").exists()
     with pytest.raises(ValueError, match="needs validation=True"):
         _config(trial=True)
+
+
+def test_eval_last_only_scores_once_with_the_same_final_numbers(tmp_path):
+    every = train(_config(epochs=2), tmp_path / "every")
+    once = train(_config(epochs=2, eval_last_only=True), tmp_path / "once")
+    assert set(once["history"][0]) == {"epoch", "seconds"}
+    assert once["final"]["train"] == every["final"]["train"]
+    assert once["final"]["test"] == every["final"]["test"]
+    with pytest.raises(ValueError, match="eval_last_only"):
+        _config(eval_last_only=True, stop_at_target=True)

@@ -222,6 +222,62 @@ class _Budget:
         return {**self.__dict__, "spent": None}
 
 
+class _Watch:
+    """What a running sweep's callback updates: busy CPU seconds per trial, and the caller's
+    progress hook. Lives in this process only (see :class:`_Watcher`)."""
+
+    def __init__(
+        self,
+        metric: str,
+        mode: str,
+        budget: _Budget,
+        hook: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        self.metric, self.mode, self.budget, self.hook = metric, mode, budget, hook
+        self.busy: dict[str, float] = {}
+
+    def utilisation(self, cores: int, wall_s: float) -> float | None:
+        """Busy core-seconds of this invocation's trials over cores x wall seconds."""
+        return sum(self.busy.values()) / (cores * wall_s) if self.busy and wall_s > 0 else None
+
+    def update(self, trial_id: str, result: dict[str, Any]) -> None:
+        self.busy[trial_id] = result["busy_s"]
+        if self.hook is not None:
+            done = load_trials(self.budget.out)
+            best = select_trial(done, self.metric, self.mode)["val"][self.metric] if done else None
+            spent = sum(self.budget._load().values())
+            self.hook(
+                {
+                    "trials": len(done),
+                    "best": best,
+                    "spent_s": spent,
+                    "budget_s": self.budget.budget_s,
+                }
+            )
+
+
+# Ray pickles callbacks with the experiment state (and restores them on resume); the callback
+# holds only the sweep folder and finds the live _Watch of this process here.
+_WATCHING: dict[str, _Watch] = {}
+
+
+class _Watcher:
+    """Ray Tune callback body: forwards each trial result to the live :class:`_Watch`."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict) -> None:
+        watch = _WATCHING.get(self.key)
+        if watch is not None:
+            watch.update(trial.trial_id, result)
+
+
+def _phase_name(phase: int) -> str:
+    """Ray's experiment folder of a sweep phase: ``ray``, then ``ray-1``, ``ray-2``, ..."""
+    return "ray" if phase == 0 else f"ray-{phase}"
+
+
 def _space_for(task: str, kind: str) -> dict[str, list[Any]]:
     if (task, kind) not in SEARCH_SPACES:
         raise ValueError(f"no search space for task={task!r} model={kind!r}")
@@ -281,61 +337,67 @@ def run_sweep(
         pass
 
     budget = Budget(out, budget_min * 60.0)
-    busy: dict[str, float] = {}
+    watch = _Watch(metric, mode, budget, on_progress)
 
-    class Progress(tune.Callback):  # type: ignore[name-defined]
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict) -> None:
-            busy[trial.trial_id] = result["busy_s"]
-            if on_progress is not None:
-                done = load_trials(out)
-                best = select_trial(done, metric, mode)["val"][metric] if done else None
-                on_progress(
-                    {
-                        "trials": len(done),
-                        "best": best,
-                        "spent_s": sum(budget._load().values()),
-                        "budget_s": budget.budget_s,
-                    }
-                )
+    class Progress(_Watcher, tune.Callback):  # type: ignore[name-defined]
+        pass
 
     trainable = tune.with_resources(_make_trainable(base, out, metric), {"cpu": 1})
-    started = time.perf_counter()
-    if not budget.stop_all():
-        if resume and tune.Tuner.can_restore(str(ray_dir)):
-            tuner = tune.Tuner.restore(
-                str(ray_dir), trainable, resume_unfinished=True, restart_errored=True
-            )
-        else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space={k: tune.choice(v) for k, v in space.items()},
-                tune_config=tune.TuneConfig(
-                    num_samples=max_trials,
-                    scheduler=ASHAScheduler(
-                        time_attr="epoch",
-                        metric=f"val_{metric}",
-                        mode=mode,
-                        max_t=max(space.get("epochs", [make_config(**base).epochs])),
-                        **ASHA,
-                    ),
-                    # lazy generation: no pile of pending trials, none left over at the budget
-                    search_alg=BasicVariantGenerator(
-                        random_state=seed, max_concurrent=int(ray.available_resources()["CPU"])
-                    ),
+
+    def new_tuner(phase: int, trials_left: int) -> Any:
+        return tune.Tuner(
+            trainable,
+            param_space={k: tune.choice(v) for k, v in space.items()},
+            tune_config=tune.TuneConfig(
+                num_samples=trials_left,
+                scheduler=ASHAScheduler(
+                    time_attr="epoch",
+                    metric=f"val_{metric}",
+                    mode=mode,
+                    max_t=max(space.get("epochs", [make_config(**base).epochs])),
+                    **ASHA,
                 ),
-                run_config=tune.RunConfig(
-                    name="ray",
-                    storage_path=str(out),
-                    stop=budget,
-                    verbose=0,
-                    callbacks=[Progress()],
+                # lazy generation: no pile of pending trials, none left over at the budget
+                search_alg=BasicVariantGenerator(
+                    random_state=seed + phase,
+                    max_concurrent=int(ray.available_resources()["CPU"]),
                 ),
-            )
-        grid = tuner.fit()
-        if not budget.stop_all() and grid.num_terminated + grid.num_errors < max_trials:
+            ),
+            run_config=tune.RunConfig(
+                name=_phase_name(phase),
+                storage_path=str(out),
+                stop=budget,
+                verbose=0,
+                callbacks=[Progress(str(out))],
+            ),
+        )
+
+    def fit(tuner: Any) -> None:
+        _WATCHING[str(out)] = watch
+        try:
+            grid = tuner.fit()
+        finally:
+            _WATCHING.pop(str(out), None)
+        if grid.num_terminated + grid.num_errors < len(grid):  # Ray saved it mid-way: Ctrl-C
             raise SweepInterrupted(
-                f"the sweep in {out} stopped early ({grid.num_terminated} trials done); "
+                f"the sweep in {out} was interrupted ({grid.num_terminated} trials done); "
                 f"run the same command with --resume to continue it"
+            )
+
+    # Phases: an interrupted phase is restored (its unfinished trials continue from their
+    # checkpoints); while budget and trials are left, a new phase samples more (seed + phase).
+    started = time.perf_counter()
+    phases = sum(1 for p in range(max_trials) if (out / _phase_name(p)).exists())
+    if phases and tune.Tuner.can_restore(str(out / _phase_name(phases - 1))):
+        last = out / _phase_name(phases - 1)
+        fit(tune.Tuner.restore(str(last), trainable, resume_unfinished=True, restart_errored=True))
+    while not budget.stop_all() and (done := len(load_trials(out))) < max_trials:
+        fit(new_tuner(phases, max_trials - done))
+        phases += 1
+        if len(load_trials(out)) == done:
+            raise RuntimeError(
+                f"a sweep phase finished no trial epoch: see the trials' errors under "
+                f"{out / _phase_name(phases - 1)}"
             )
     wall_s = time.perf_counter() - started
     cores = int(ray.cluster_resources().get("CPU", 1))
@@ -357,7 +419,7 @@ def run_sweep(
         "selected": selected["id"],
         "wall_s": wall_s,
         "cores": cores,
-        "cpu_utilisation": sum(busy.values()) / (cores * wall_s) if busy and wall_s else None,
+        "cpu_utilisation": watch.utilisation(cores, wall_s),
         "final_done": False,
     }
     write_json(summary_path, summary)
@@ -373,14 +435,17 @@ def _final_runs(
     """Retrain the selected config on the whole training part for fresh seeds; score on test.
 
     The runs stop at the epoch the trial reached (``stop_epoch``), on the trial's schedule, so
-    they repeat what validation saw; they are the only runs of the sweep that evaluate test."""
+    they repeat what validation saw; they are the only runs of the sweep that evaluate test, once,
+    after their last epoch (``eval_last_only``: no curves, about half the time)."""
     if seeds == 0:
         return None
     chosen = TrainConfig.from_dict(selected["config"])
     stop = selected["epochs_run"] if selected["epochs_run"] < chosen.epochs else None
     configs = {}
     for seed in range(FIRST_SEED, FIRST_SEED + seeds):
-        cfg = replace(chosen, seed=seed, validation=False, trial=False, stop_epoch=stop)
+        cfg = replace(
+            chosen, seed=seed, validation=False, trial=False, stop_epoch=stop, eval_last_only=True
+        )
         configs[cfg.name] = cfg
     run_grid(out, configs, mode="final", jobs=min(jobs, len(configs)))
     spec = get_task(chosen.task, chosen.canvas)

@@ -104,6 +104,7 @@ class TrainConfig:
     stop_at_target: bool = False  # stop once the *training* metric meets the task's target
     channels_last: bool = True  # NHWC memory layout (2-3x faster for these 1x1/3x3 convs on CPU)
     trial: bool = False  # a sweep trial: evaluate validation only (test is never evaluated)
+    eval_last_only: bool = False  # evaluate after the last epoch only (a sweep's final runs)
     device: str = "cpu"  # cpu | cuda
     threads: int = 2  # torch intra-op threads (part of what makes a run reproducible)
 
@@ -120,6 +121,8 @@ class TrainConfig:
             raise ValueError(
                 f"stop_epoch must be in [1, epochs={self.epochs}], got {self.stop_epoch}"
             )
+        if self.eval_last_only and self.stop_at_target:
+            raise ValueError("stop_at_target needs an evaluation every epoch: not eval_last_only")
         if self.trial and not self.validation:
             raise ValueError(
                 "a sweep trial (trial=True) needs validation=True: it is judged on val"
@@ -404,25 +407,27 @@ def train(
 
         # Decisions below read train (stopping) or val (sweeps) only; test is measured, never
         # used to decide, and a sweep trial does not even evaluate it (nor train, to save time).
+        last_epoch = cfg.epochs if cfg.stop_epoch is None else cfg.stop_epoch
+        evaluate = not cfg.eval_last_only or epoch == last_epoch
         entry: dict[str, Any] = {"epoch": epoch}
         parts = []
-        if not cfg.trial:
+        if evaluate and not cfg.trial:
             entry["train"], train_scores = task.evaluate(model, x_train, y_train)
             parts.append(train_scores)
-        if cfg.validation:
+        if evaluate and cfg.validation:
             entry["val"], val_scores = task.evaluate(model, x_val, y_val)
             parts.append(val_scores)
-        if not cfg.trial:
+        if evaluate and not cfg.trial:
             entry["test"], test_scores = task.evaluate(model, x_test, y_test)
             parts.append(test_scores)
         entry["seconds"] = seconds
         state.history.append(entry)
         state.epoch = epoch
-        at_target = all(task.reached(entry[part]) for part in _judged(cfg))
-        if state.time_to_target_s is None and at_target:
-            state.time_to_target_s = state.train_time_s
-        state.held_target = at_target
-        last_epoch = cfg.epochs if cfg.stop_epoch is None else cfg.stop_epoch
+        if evaluate:
+            at_target = all(task.reached(entry[part]) for part in _judged(cfg))
+            if state.time_to_target_s is None and at_target:
+                state.time_to_target_s = state.train_time_s
+            state.held_target = at_target
         state.finished = epoch == last_epoch or (
             cfg.stop_at_target and task.reached(entry["val" if cfg.trial else "train"])
         )

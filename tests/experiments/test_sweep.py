@@ -1,0 +1,175 @@
+"""Sweeps on Ray Tune, end to end on a tiny canvas: trials, selection on validation only, final
+runs, resume, the fair report; and the search spaces and the missing-extra message."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from coordconv.experiments.fair import ARM_ORDER, run_fair
+from coordconv.experiments.sweep import (
+    SEARCH_SPACES,
+    SELECTION,
+    SweepDependencyError,
+    _import_tune,
+    run_sweep,
+    select_trial,
+)
+from coordconv.experiments.train import MODEL_KEYS, TrainConfig, make_config
+
+TINY = dict(canvas=16, square=3)
+
+
+@pytest.mark.parametrize(("task", "kind"), sorted(SEARCH_SPACES))
+def test_every_search_space_value_makes_a_valid_config(task, kind):
+    space = SEARCH_SPACES[task, kind]
+    known = MODEL_KEYS | set(TrainConfig.__dataclass_fields__)
+    assert set(space) <= known
+    for key, values in space.items():
+        for value in values:
+            make_config(task, kind, "quadrant", **{key: value})
+    for pick in (0, -1):
+        make_config(task, kind, "uniform", **{k: v[pick] for k, v in space.items()})
+
+
+def test_conv_baselines_sample_the_official_grid():
+    space = SEARCH_SPACES["classification", "conv"]
+    assert space["lr"] == [0.001, 0.002, 0.005, 0.01, 0.02, 0.05]
+    assert space["weight_decay"] == [0.0, 1e-3, 1e-2] and space["kernel"] == [2, 3, 4]
+    assert space["width"] == [1, 2, 3] and space["batch_size"] == [16, 32]
+    assert max(space["epochs"]) == 1000 and "step" in space["lr_schedule"]
+
+
+def test_selection_takes_the_best_validation_and_ties_go_to_the_cheaper():
+    trials = [
+        {"id": "a", "val": {"accuracy": 0.9}, "train_time_s": 1.0},
+        {"id": "b", "val": {"accuracy": 1.0}, "train_time_s": 9.0},
+        {"id": "c", "val": {"accuracy": 1.0}, "train_time_s": 3.0},
+    ]
+    assert select_trial(trials, "accuracy", "max")["id"] == "c"
+    assert select_trial(trials, "accuracy", "min")["id"] == "a"
+    with pytest.raises(ValueError, match="no trial"):
+        select_trial([], "accuracy", "max")
+
+
+def test_missing_ray_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SweepDependencyError, match=r"torch-coordconv\[sweep\]"):
+        _import_tune()
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    summary = run_sweep(
+        "classification",
+        "coordconv",
+        "uniform",
+        out,
+        budget_min=0.05,
+        max_trials=4,
+        final_seeds=2,
+        **TINY,
+    )
+    return out, summary
+
+
+def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
+    out, summary = tiny_sweep
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved == summary and saved["final_done"]
+    assert {"task", "model", "split", "metric", "budget_s", "search_space", "trials"} <= set(saved)
+    assert saved["spent_s"] >= saved["budget_s"] or len(saved["trials"]) == 4
+    metric, mode = SELECTION["classification"]
+    assert saved["selected"] == select_trial(saved["trials"], metric, mode)["id"]
+    for trial in saved["trials"]:
+        result = json.loads((out / "trials" / trial["id"] / "result.json").read_text())
+        # a trial never evaluates test (nor train): nothing of test can reach the selection
+        assert all(set(h) == {"epoch", "val", "seconds"} for h in result["history"])
+        assert "test" not in result["final"] and result["config"]["trial"]
+        assert trial["val"] == result["final"]["val"] and trial["epochs_run"] == result["epochs_run"]
+
+
+def test_final_runs_retrain_the_selection_on_fresh_seeds(tiny_sweep):
+    out, summary = tiny_sweep
+    selected = next(t for t in summary["trials"] if t["id"] == summary["selected"])
+    final = summary["final"]
+    assert [r["seed"] for r in final["runs"]] == [100, 101]
+    for run in final["runs"]:
+        cfg = run["config"]
+        assert not cfg["validation"] and not cfg["trial"]
+        assert cfg["lr"] == selected["config"]["lr"] and cfg["model"] == selected["config"]["model"]
+        result = json.loads((out / "final" / "runs" / run["name"] / "result.json").read_text())
+        assert result["epochs_run"] == selected["epochs_run"]
+        assert run["test"] == result["final"]["test"]
+    values = [r["test"]["accuracy"] for r in final["runs"]]
+    assert final["test_mean"] == pytest.approx(sum(values) / 2)
+
+
+def test_a_finished_sweep_is_not_run_again(tiny_sweep):
+    out, summary = tiny_sweep
+    again = run_sweep("classification", "coordconv", "uniform", out, budget_min=0.05, **TINY)
+    assert again == summary
+
+
+def test_sweep_refuses_an_existing_folder_without_resume(tmp_path):
+    (tmp_path / "ray").mkdir()
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_sweep("regression", "mlp", "uniform", tmp_path, **TINY)
+
+
+def test_interrupted_sweep_resumes(tmp_path):
+    """Ctrl-C after the first trial epoch, then --resume: the sweep finishes and keeps its trials."""
+    out = tmp_path / "sweep"
+    args = ["--task", "regression", "--model", "mlp", "--split", "uniform", "--out", str(out)]
+    args += ["--budget-min", "0.1", "--final-seeds", "1", "--canvas", "16", "--square", "3"]
+    command = [sys.executable, "-m", "coordconv.cli", "sweep", *args]
+    env = {**os.environ, "COLUMNS": "200"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while not list(out.glob("trials/*/result.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(out.glob("trials/*/result.json")), "no trial finished an epoch in 10 minutes"
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=120)[0].decode()
+    assert process.returncode != 0, output
+    assert not (out / "sweep.json").exists()
+    before = {p.parent.name for p in out.glob("trials/*/result.json")}
+    assert before
+
+    done = subprocess.run([*command, "--resume"], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["final_done"] and before <= {t["id"] for t in summary["trials"]}
+
+
+def test_fair_report_holds_the_sweep_numbers(tmp_path):
+    from coordconv.experiments.fair_report import build_fair_report
+
+    names = run_fair(
+        tmp_path,
+        budget_min=0.03,
+        final_seeds=2,
+        max_trials=3,
+        tasks=("rendering",),
+        splits=("quadrant",),
+        **TINY,
+    )
+    assert names == [f"rendering-{arm}-quadrant" for arm in ARM_ORDER]
+    report = build_fair_report(tmp_path).read_text()
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "Not run yet" in report and (tmp_path / "fair_rendering.png").stat().st_size > 1000
+    for cell in results["cells"]:
+        summary = json.loads(
+            Path(tmp_path, "sweeps", f"rendering-{cell['arm']}-quadrant", "sweep.json").read_text()
+        )
+        assert cell["test"] == [r["test"]["iou"] for r in summary["final"]["runs"]]
+        row = next(line for line in report.splitlines() if line.startswith(f"| quadrant | {cell['arm']} |"))
+        assert f"| {cell['trials']} |" in row and f"{cell['solved']}/2" in row
+    with pytest.raises(ValueError, match="other settings"):
+        run_fair(tmp_path, budget_min=1.0, tasks=("rendering",), splits=("quadrant",), **TINY)
