@@ -12,6 +12,7 @@ plain conv of the same configuration; ``--compile`` adds rows for ``torch.compil
     python benchmarks/layer_overhead.py            # the whole grid (several minutes on 2 cores)
     python benchmarks/layer_overhead.py --quick    # the two headline configurations
     python benchmarks/layer_overhead.py --compile  # the compiled rows only
+    python benchmarks/layer_overhead.py --device cuda  # on a GPU (timings synchronised)
 """
 
 from __future__ import annotations
@@ -70,22 +71,34 @@ def activation_bytes(layer: nn.Module, x: torch.Tensor) -> int:
     return sum(saved.values())
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
+def best_time(fn: Callable[[], object], repeats: int, device: str = "cpu") -> float:
+    """Best wall time of ``fn`` over ``repeats`` calls (the GPU's queue drained around each)."""
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     best = float("inf")
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         best = min(best, time.perf_counter() - start)
     return best
 
 
-def measure(case: Case, rounds: int, compiled: bool = False) -> dict[str, dict[str, float]]:
-    mods = layers(case)
+def measure(
+    case: Case, rounds: int, compiled: bool = False, device: str = "cpu"
+) -> dict[str, dict[str, float]]:
+    mods = {name: layer.to(device) for name, layer in layers(case).items()}
     if compiled:
         torch._dynamo.reset()
         mods = {name: torch.compile(layer) for name, layer in mods.items()}  # type: ignore[misc]
-    x = torch.randn(case.batch, case.channels, case.size, case.size, requires_grad=True)
-    upstream = torch.randn(case.batch, case.out_channels, case.size, case.size)
+    x = torch.randn(
+        case.batch, case.channels, case.size, case.size, device=device, requires_grad=True
+    )
+    upstream = torch.randn(case.batch, case.out_channels, case.size, case.size, device=device)
     work = case.batch * case.size**2 * max(case.channels, case.out_channels)
     repeats = max(1, min(20, 4_000_000 // work))
     results: dict[str, dict[str, float]] = {name: {} for name in mods}
@@ -115,11 +128,11 @@ def measure(case: Case, rounds: int, compiled: bool = False) -> dict[str, dict[s
         for name, layer in mods.items():
             layer.train()
             for key, fn in timed:
-                t = best_time(lambda fn=fn, layer=layer: fn(layer), repeats)
+                t = best_time(lambda fn=fn, layer=layer: fn(layer), repeats, device)
                 results[name][key] = min(results[name].get(key, t), t)
             if not compiled:
                 layer.eval()
-                t = best_time(lambda layer=layer: eval_fwd(layer), repeats)
+                t = best_time(lambda layer=layer: eval_fwd(layer), repeats, device)
                 results[name]["eval_forward"] = min(results[name].get("eval_forward", t), t)
     return results
 
@@ -131,6 +144,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (best of)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--json", default=None, help="also write all numbers to this file")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -141,9 +155,12 @@ def main() -> None:
         grid = itertools.product([1, 3, 16, 64], [64, 128], [1, 32], [1, 3])
         cases = [Case(*values) for values in grid]
     mode = "torch.compile, " if args.compile else ""
-    print(
-        f"torch {torch.__version__}, {mode}{torch.get_num_threads()} threads, best of {args.rounds}"
+    where = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else f"{torch.get_num_threads()} threads"
     )
+    print(f"torch {torch.__version__}, {mode}{where}, best of {args.rounds}")
     print("ratios to plain conv, each as concat/ours; plain ms = plain forward+backward")
     metrics = ["forward_backward"] if args.compile else ["forward", "forward_backward"]
     metrics += [] if args.compile else ["eval_forward", "saved_bytes"]
@@ -154,7 +171,7 @@ def main() -> None:
     print("|" + "|".join("-" * w for w in (9, 9, 5, 4, 11, *[13] * len(metrics))) + "|")
     rows = []
     for case in cases:
-        r = measure(case, args.rounds, compiled=args.compile)
+        r = measure(case, args.rounds, compiled=args.compile, device=args.device)
         p = r["plain"]
 
         def ratio(metric: str, r: dict[str, dict[str, float]] = r) -> str:
@@ -171,6 +188,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             info = {"torch": torch.__version__, "threads": args.threads, "compile": args.compile}
+            info["device"] = where
             json.dump({**info, "rows": rows}, f)
 
 

@@ -199,7 +199,8 @@ def _figure(task: str, entries: list[dict[str, Any]], out: Path) -> str:
         ax.set_xlabel("tuning CPU-minutes (trials in start order)")
         ax.set_ylabel("test " + get_task(task).target_metric)
         ax.set_ylim(-0.02, 1.02)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     name = f"fair_{task}.png"
     fig.savefig(out / name, dpi=110)
