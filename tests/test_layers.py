@@ -140,12 +140,15 @@ def build(cfg: dict[str, Any], dtype: torch.dtype = torch.float64, device: str =
     )
 
 
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
 @settings(max_examples=150, deadline=None)
 @given(cfg=layer_configs())
-def test_equals_reference_with_gradients(cfg: dict[str, Any]) -> None:
+def test_equals_reference_with_gradients(cfg: dict[str, Any], device: str) -> None:
     torch.manual_seed(0)
-    layer = build(cfg)
-    x = torch.randn(cfg["batch"], cfg["in_channels"], *cfg["spatial"], dtype=torch.float64)
+    layer = build(cfg, device=device)
+    x = torch.randn(
+        cfg["batch"], cfg["in_channels"], *cfg["spatial"], dtype=torch.float64, device=device
+    )
     x.requires_grad_()
     try:
         want = reference(layer, x)
@@ -309,13 +312,13 @@ def load_benchmark() -> Any:
 )
 @pytest.mark.parametrize("batch", [1, 8])
 def test_activation_memory_is_the_plain_layers_plus_the_grid(
-    channels: int, kernel: int, groups: int, transposed: bool, batch: int
+    channels: int, kernel: int, groups: int, transposed: bool, batch: int, device: str
 ) -> None:
     activation_bytes = load_benchmark().activation_bytes
-    kw: dict[str, Any] = dict(padding=kernel // 2, groups=groups)
+    kw: dict[str, Any] = dict(padding=kernel // 2, groups=groups, device=device)
     plain = PLAIN[transposed, 2](channels, 8, kernel, **kw)
     ours = COORD[transposed, 2](channels, 8, kernel, with_r=True, **kw)
-    x = torch.randn(batch, channels, 16, 12, requires_grad=True)
+    x = torch.randn(batch, channels, 16, 12, device=device, requires_grad=True)
     grid_bytes = 3 * 16 * 12 * 4
     allowed = activation_bytes(plain, x) + grid_bytes
     if batch == 1 and groups == 1:  # the concatenation's path also keeps the concatenated weight
