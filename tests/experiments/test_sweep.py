@@ -127,7 +127,7 @@ def test_interrupted_sweep_resumes(tmp_path):
     """Ctrl-C after the first trial epoch, then --resume: the sweep finishes and keeps its trials."""
     out = tmp_path / "sweep"
     args = ["--task", "regression", "--model", "mlp", "--split", "uniform", "--out", str(out)]
-    args += ["--budget-min", "0.1", "--final-seeds", "1", "--canvas", "16", "--square", "3"]
+    args += ["--budget-min", "0.5", "--final-seeds", "1", "--canvas", "16", "--square", "3"]
     command = [sys.executable, "-m", "coordconv.cli", "sweep", *args]
     env = {**os.environ, "COLUMNS": "200"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
