@@ -24,8 +24,9 @@ from torch import Tensor
 from coordconv.experiments.constructions import build_construction
 from coordconv.experiments.data import SPLITS, TASKS, NotSoClevr, make_split, task_tensors
 from coordconv.experiments.fair import ARM_ORDER
-from coordconv.experiments.io import atomic_write, read_json, write_json
+from coordconv.experiments.io import read_json, write_json
 from coordconv.experiments.models import build_model, count_params
+from coordconv.experiments.report import write_report
 from coordconv.experiments.sweep import select_trial
 from coordconv.experiments.tasks import get_task
 from coordconv.experiments.train import TrainConfig, load_checkpoint
@@ -311,10 +312,7 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         f"rebuild this page: `coordconv report {out}`",
         "",
     ]
-    text = "\n".join(md)
-    atomic_write(out / "REPORT.md", lambda f: f.write(text.encode()))
-    write_json(out / "results.json", {"settings": settings, "cells": entries, "versions": versions})
-    return out / "REPORT.md"
+    return write_report(out, md, {"settings": settings, "cells": entries, "versions": versions})
 
 
 def _speed_lines(task: str, by_cell: dict[tuple[str, str, str], dict[str, Any]]) -> list[str]:

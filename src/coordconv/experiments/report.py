@@ -20,7 +20,7 @@ from coordconv.experiments.io import atomic_write, read_json, write_json
 from coordconv.experiments.train import config_differences
 from coordconv.experiments.verdicts import PRIMARY, cell_of, median_text, summarise
 
-__all__ = ["build_report", "load_runs", "plot_dataset"]
+__all__ = ["build_report", "load_runs", "plot_dataset", "write_report"]
 
 CELL_ORDER = [(m, s) for m in ("conv", "coordconv") for s in ("uniform", "quadrant")]
 
@@ -365,7 +365,12 @@ def build_report(out: str | Path, command: str | None = None) -> Path:
         f"- regenerate: `{command}`; rebuild this page only: `coordconv report {out}`",
         "",
     ]
-    text = "\n".join(md)
+    return write_report(out, md, {"mode": mode, "cells": summary, "versions": versions})
+
+
+def write_report(out: Path, lines: list[str], results: dict[str, Any]) -> Path:
+    """Write ``out/REPORT.md`` (the lines) and ``out/results.json``, atomically; the report path."""
+    text = "\n".join(lines)
     atomic_write(out / "REPORT.md", lambda f: f.write(text.encode()))
-    write_json(out / "results.json", {"mode": mode, "cells": summary, "versions": versions})
+    write_json(out / "results.json", results)
     return out / "REPORT.md"
