@@ -20,10 +20,13 @@ Local by default (Ray started in this process with this machine's CPUs, no dashb
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -273,6 +276,30 @@ class _Watcher:
             watch.update(trial.trial_id, result)
 
 
+@contextlib.contextmanager
+def _ctrl_c_seen() -> Iterator[Callable[[], bool]]:
+    """Tell whether Ray Tune caught a Ctrl-C inside the block.
+
+    On Ctrl-C Ray ends the run quietly (state saved) and puts back the SIGINT handler it found;
+    so a marker handler installed here is back in place afterwards exactly when that happened.
+    Outside the main thread (no signal handlers there) it always says no."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def marker(signum: int, frame: Any) -> None:
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, marker)
+    seen = False
+    try:
+        yield lambda: seen
+    finally:
+        seen = signal.getsignal(signal.SIGINT) is marker
+        signal.signal(signal.SIGINT, previous)
+
+
 def _phase_name(phase: int) -> str:
     """Ray's experiment folder of a sweep phase: ``ray``, then ``ray-1``, ``ray-2``, ..."""
     return "ray" if phase == 0 else f"ray-{phase}"
@@ -375,9 +402,12 @@ def run_sweep(
     def fit(tuner: Any) -> None:
         _WATCHING[str(out)] = watch
         try:
-            grid = tuner.fit()
+            with _ctrl_c_seen() as interrupted:
+                grid = tuner.fit()
         finally:
             _WATCHING.pop(str(out), None)
+        if interrupted():
+            raise KeyboardInterrupt(f"sweep interrupted: continue it with --resume ({out})")
         if grid.num_terminated + grid.num_errors < len(grid):  # Ray saved it mid-way: Ctrl-C
             raise SweepInterrupted(
                 f"the sweep in {out} was interrupted ({grid.num_terminated} trials done); "
