@@ -223,7 +223,8 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
     by_cell = {(e["task"], e["arm"], e["split"]): e for e in entries}
     budget = settings["budget_min"]
     first = read_json(done[0] / "sweep.json")
-    versions = read_json(next((done[0] / "final" / "runs").glob("*/result.json")))["versions"]
+    finals = sorted((done[0] / "final" / "runs").glob("*/result.json"))
+    versions = read_json(finals[0])["versions"] if finals else first.get("versions", {})
     missing = [
         f"{t}/{a}/{s}" for t in TASKS for s in SPLITS for a in ARM_ORDER if (t, a, s) not in by_cell
     ]
@@ -299,8 +300,9 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         "",
         "## Environment",
         "",
-        f"- coordconv {versions['coordconv']}, torch {versions['torch']}, Python "
-        f"{versions['python']}, {versions['platform']} ({versions['processor']}), "
+        "- "
+        + ", ".join(f"{k} {versions[k]}" for k in ("coordconv", "torch", "python") if k in versions)
+        + f", {versions.get('platform', '?')} ({versions.get('processor', '?')}), "
         f"{first['cores']} CPU cores for Ray",
         "- CPU utilisation of each sweep (busy core-seconds / cores x wall seconds): "
         + ", ".join(

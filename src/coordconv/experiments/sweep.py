@@ -34,7 +34,7 @@ from typing import Any
 from coordconv.experiments.io import read_json, write_json
 from coordconv.experiments.reproduce import FIRST_SEED, run_grid
 from coordconv.experiments.tasks import get_task
-from coordconv.experiments.train import TrainConfig, make_config, train
+from coordconv.experiments.train import TrainConfig, make_config, train, versions
 
 __all__ = [
     "ASHA",
@@ -450,6 +450,7 @@ def run_sweep(
         "wall_s": wall_s,
         "cores": cores,
         "cpu_utilisation": watch.utilisation(cores, wall_s),
+        "versions": versions(),
         "final_done": False,
     }
     write_json(summary_path, summary)
