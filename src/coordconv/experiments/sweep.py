@@ -387,7 +387,7 @@ def run_sweep(
                 # lazy generation: no pile of pending trials, none left over at the budget
                 search_alg=BasicVariantGenerator(
                     random_state=seed + phase,
-                    max_concurrent=int(ray.available_resources()["CPU"]),
+                    max_concurrent=int(ray.cluster_resources()["CPU"]),
                 ),
             ),
             run_config=tune.RunConfig(
