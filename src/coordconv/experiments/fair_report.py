@@ -14,7 +14,6 @@ Two numbers on test exist per cell:
 from __future__ import annotations
 
 import functools
-import itertools
 import statistics
 from pathlib import Path
 from typing import Any
@@ -79,10 +78,7 @@ def anytime_curve(
 ) -> list[tuple[float, float]]:
     """``(tuning CPU-seconds, test metric of the trial validation selects among those so far)``,
     trials in start order (two run at a time, so the time axis is the order they began)."""
-    spent = itertools.accumulate(t["train_time_s"] for t in summary["trials"])
-    return [
-        (x, posthoc[i][metric]) for x, i in zip(spent, _selected_sequence(summary), strict=True)
-    ]
+    return [(x, posthoc[i][metric]) for x, i in _selection_path(summary)]
 
 
 def _short_config(config: dict[str, Any], space: dict[str, list[Any]]) -> str:
@@ -104,14 +100,8 @@ def _cell_entry(sweep_dir: Path) -> dict[str, Any]:
     final = summary.get("final") or {}
     runs = final.get("runs", [])
     curve = anytime_curve(summary, posthoc, metric)
-    spent = itertools.accumulate(t["train_time_s"] for t in summary["trials"])
     first_at_target = next(
-        (
-            x
-            for x, i in zip(spent, _selected_sequence(summary), strict=True)
-            if spec.reached(posthoc[i])
-        ),
-        None,
+        (x for x, i in _selection_path(summary) if spec.reached(posthoc[i])), None
     )
     cfg = TrainConfig.from_dict(selected["config"])
     return {
@@ -140,14 +130,20 @@ def _cell_entry(sweep_dir: Path) -> dict[str, Any]:
     }
 
 
-def _selected_sequence(summary: dict[str, Any]) -> list[str]:
-    """The id validation selects after each trial, trials in start order."""
-    seen: list[dict[str, Any]] = []
-    chosen = []
+def _selection_path(summary: dict[str, Any]) -> list[tuple[float, str]]:
+    """After each trial (start order): the tuning seconds spent so far and the id validation
+    selects among the trials so far (the running best under ``select_trial``'s rule)."""
+    path: list[tuple[float, str]] = []
+    spent, best = 0.0, None
     for trial in summary["trials"]:
-        seen.append(trial)
-        chosen.append(select_trial(seen, summary["metric"], summary["mode"])["id"])
-    return chosen
+        spent += trial["train_time_s"]
+        best = (
+            trial
+            if best is None
+            else select_trial([best, trial], summary["metric"], summary["mode"])
+        )
+        path.append((spent, best["id"]))
+    return path
 
 
 def _fmt(metric: str, value: float | None) -> str:

@@ -227,7 +227,10 @@ class _Budget:
 
 class _Watch:
     """What a running sweep's callback updates: busy CPU seconds per trial, and the caller's
-    progress hook. Lives in this process only (see :class:`_Watcher`)."""
+    progress hook. Lives in this process only (see :class:`_Watcher`).
+
+    The latest validation metric per trial is read from disk once (trials of earlier phases),
+    then kept up to date from the reported results, not by re-reading every trial per epoch."""
 
     def __init__(
         self,
@@ -238,6 +241,7 @@ class _Watch:
     ) -> None:
         self.metric, self.mode, self.budget, self.hook = metric, mode, budget, hook
         self.busy: dict[str, float] = {}
+        self.val: dict[str, float] | None = None
 
     def utilisation(self, cores: int, wall_s: float) -> float | None:
         """Busy core-seconds of this invocation's trials over cores x wall seconds."""
@@ -245,18 +249,20 @@ class _Watch:
 
     def update(self, trial_id: str, result: dict[str, Any]) -> None:
         self.busy[trial_id] = result["busy_s"]
-        if self.hook is not None:
-            done = load_trials(self.budget.out)
-            best = select_trial(done, self.metric, self.mode)["val"][self.metric] if done else None
-            spent = sum(self.budget._load().values())
-            self.hook(
-                {
-                    "trials": len(done),
-                    "best": best,
-                    "spent_s": spent,
-                    "budget_s": self.budget.budget_s,
-                }
-            )
+        if self.hook is None:
+            return
+        if self.val is None:
+            self.val = {t["id"]: t["val"][self.metric] for t in load_trials(self.budget.out)}
+        self.val[_trial_id(trial_id)] = result[f"val_{self.metric}"]
+        best = (max if self.mode == "max" else min)(self.val.values())
+        self.hook(
+            {
+                "trials": len(self.val),
+                "best": best,
+                "spent_s": sum(self.budget._load().values()),
+                "budget_s": self.budget.budget_s,
+            }
+        )
 
 
 # Ray pickles callbacks with the experiment state (and restores them on resume); the callback
@@ -408,7 +414,7 @@ def run_sweep(
             _WATCHING.pop(str(out), None)
         if interrupted():
             raise KeyboardInterrupt(f"sweep interrupted: continue it with --resume ({out})")
-        if grid.num_terminated + grid.num_errors < len(grid):  # Ray saved it mid-way: Ctrl-C
+        if grid.num_terminated + grid.num_errors < len(grid):  # trials left unfinished
             raise SweepInterrupted(
                 f"the sweep in {out} was interrupted ({grid.num_terminated} trials done); "
                 f"run the same command with --resume to continue it"
@@ -467,7 +473,7 @@ def _final_runs(
 
     The runs stop at the epoch the trial reached (``stop_epoch``), on the trial's schedule, so
     they repeat what validation saw; they are the only runs of the sweep that evaluate test, once,
-    after their last epoch (``eval_last_only``: no curves, about half the time)."""
+    after their last epoch (``eval_last_only``: no per-epoch curves, no per-epoch evaluation cost)."""
     if seeds == 0:
         return None
     chosen = TrainConfig.from_dict(selected["config"])
