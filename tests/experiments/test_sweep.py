@@ -66,6 +66,7 @@ def test_missing_ray_names_the_extra(monkeypatch):
 @pytest.fixture(scope="module")
 def tiny_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
+    progress: list[dict] = []
     summary = run_sweep(
         "classification",
         "coordconv",
@@ -74,13 +75,14 @@ def tiny_sweep(tmp_path_factory):
         budget_min=0.05,
         max_trials=4,
         final_seeds=2,
+        on_progress=progress.append,
         **TINY,
     )
-    return out, summary
+    return out, summary, progress
 
 
 def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
-    out, summary = tiny_sweep
+    out, summary, _ = tiny_sweep
     saved = json.loads((out / "sweep.json").read_text())
     assert saved == summary and saved["final_done"]
     assert {"task", "model", "split", "metric", "budget_s", "search_space", "trials"} <= set(saved)
@@ -97,8 +99,15 @@ def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
         )
 
 
+def test_progress_counts_every_trials_training_time(tiny_sweep):
+    _, summary, progress = tiny_sweep
+    assert progress and progress[-1]["budget_s"] == summary["budget_s"]
+    assert progress[-1]["trials"] == len(summary["trials"])
+    assert progress[-1]["spent_s"] == pytest.approx(summary["spent_s"])
+
+
 def test_final_runs_retrain_the_selection_on_fresh_seeds(tiny_sweep):
-    out, summary = tiny_sweep
+    out, summary, _ = tiny_sweep
     selected = next(t for t in summary["trials"] if t["id"] == summary["selected"])
     final = summary["final"]
     assert [r["seed"] for r in final["runs"]] == [100, 101]
@@ -114,7 +123,7 @@ def test_final_runs_retrain_the_selection_on_fresh_seeds(tiny_sweep):
 
 
 def test_a_finished_sweep_is_not_run_again(tiny_sweep):
-    out, summary = tiny_sweep
+    out, summary, _ = tiny_sweep
     again = run_sweep("classification", "coordconv", "uniform", out, budget_min=0.05, **TINY)
     assert again == summary
 

@@ -229,8 +229,9 @@ class _Watch:
     """What a running sweep's callback updates: busy CPU seconds per trial, and the caller's
     progress hook. Lives in this process only (see :class:`_Watcher`).
 
-    The latest validation metric per trial is read from disk once (trials of earlier phases),
-    then kept up to date from the reported results, not by re-reading every trial per epoch."""
+    The latest validation metric and training seconds per trial are read from disk once (trials
+    of earlier phases), then kept up to date from the reported results, not by re-reading every
+    trial per epoch. (Ray runs a copy of the stopper, so its tally cannot be read here.)"""
 
     def __init__(
         self,
@@ -242,6 +243,7 @@ class _Watch:
         self.metric, self.mode, self.budget, self.hook = metric, mode, budget, hook
         self.busy: dict[str, float] = {}
         self.val: dict[str, float] | None = None
+        self.spent: dict[str, float] = {}
 
     def utilisation(self, cores: int, wall_s: float) -> float | None:
         """Busy core-seconds of this invocation's trials over cores x wall seconds."""
@@ -252,14 +254,17 @@ class _Watch:
         if self.hook is None:
             return
         if self.val is None:
-            self.val = {t["id"]: t["val"][self.metric] for t in load_trials(self.budget.out)}
+            done = load_trials(self.budget.out)
+            self.val = {t["id"]: t["val"][self.metric] for t in done}
+            self.spent = {t["id"]: t["train_time_s"] for t in done}
         self.val[_trial_id(trial_id)] = result[f"val_{self.metric}"]
+        self.spent[_trial_id(trial_id)] = result["train_time_s"]
         best = (max if self.mode == "max" else min)(self.val.values())
         self.hook(
             {
                 "trials": len(self.val),
                 "best": best,
-                "spent_s": sum(self.budget._load().values()),
+                "spent_s": sum(self.spent.values()),
                 "budget_s": self.budget.budget_s,
             }
         )
