@@ -1,4 +1,5 @@
-"""``coordconv`` command line: data | train | sweep | reproduce | report (a thin face over experiments)."""
+"""``coordconv`` command line: data | train | sweep | reproduce | digits | report (a thin face over
+experiments)."""
 
 from __future__ import annotations
 
@@ -362,11 +363,84 @@ def _reproduce_fair(
 
 
 @app.command()
+def digits(
+    out: Annotated[Path, typer.Option(help="report folder (runs/ inside)")] = Path(
+        "reports/digits"
+    ),
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick/--full",
+            help="quick: width 1, 5000 canvases, 10 epochs, 3 seeds (<= 10 min on 2 cores "
+            "with --jobs 2); full: width 2, 10000 canvases, 20 epochs, 5 seeds",
+        ),
+    ] = True,
+    seeds: Annotated[
+        int | None, typer.Option(help="seeds per variant and split (default: 3 quick, 5 full)")
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option(help="worker processes (threads are split between them)")
+    ] = 1,
+    canvas: Annotated[int | None, typer.Option(help="canvas side (tests use a small one)")] = None,
+    canvases: Annotated[int | None, typer.Option(help="override the canvases per run")] = None,
+    epochs: Annotated[int | None, typer.Option(help="override every run's epochs")] = None,
+    first_seed: Annotated[int, typer.Option(help="seeds run from here")] = 100,
+    overwrite: Annotated[
+        bool, typer.Option(help="re-run runs in --out that were made with other settings")
+    ] = False,
+) -> None:
+    """Digits on a canvas: a ResNet-style localiser, plain and converted to CoordConv (input
+    conv, head conv, every conv), on uniform and quadrant splits; resumable, then REPORT.md."""
+    from coordconv.experiments.digits import DigitsDependencyError
+    from coordconv.experiments.digits_report import build_digits_report
+    from coordconv.experiments.reproduce import digits_grid, run_grid, threads_per_job
+    from coordconv.experiments.train import NonFiniteLossError
+
+    mode = "quick" if quick else "full"
+    common = dict(canvas=canvas, canvases=canvases, epochs=epochs)
+    try:
+        configs = digits_grid(
+            mode,
+            seeds,
+            threads=threads_per_job(jobs),
+            first_seed=first_seed,
+            **{k: v for k, v in common.items() if v is not None},
+        )
+    except ValueError as err:
+        _fail(str(err))
+    started = time.perf_counter()
+    with _progress() as bar:
+        job = bar.add_task("digits", total=len(configs), info="")
+
+        def done(name: str, final: dict[str, Any], n: int, total: int) -> None:
+            test = final["test"]
+            bar.update(
+                job,
+                completed=n,
+                info=f"{name}: centre error {test['centre_error']:.2f} px, "
+                f"class {test['class_accuracy']:.1%}",
+            )
+
+        try:
+            run_grid(
+                out, configs, mode=f"digits-{mode}", jobs=jobs, overwrite=overwrite, on_done=done
+            )
+        except (DigitsDependencyError, ValueError, NonFiniteLossError) as err:
+            _fail(str(err))
+        except KeyboardInterrupt:
+            console.print(f"interrupted: re-run the same command to resume ({out})")
+            raise typer.Exit(code=130) from None
+    path = build_digits_report(out, command=" ".join(["coordconv", *sys.argv[1:]]))
+    console.print(f"digits done in {time.perf_counter() - started:.0f} s -> {path}")
+
+
+@app.command()
 def report(
     out: Annotated[Path, typer.Argument(help="a folder written by `coordconv reproduce`")],
 ) -> None:
     """Rebuild REPORT.md, results.json and the figures from OUT/runs (or, for a fair comparison,
-    OUT/sweeps) without training."""
+    OUT/sweeps; for the digits demo, its runs) without training."""
+    from coordconv.experiments.digits_report import build_digits_report, is_digits_folder
     from coordconv.experiments.report import build_report
 
     try:
@@ -374,6 +448,8 @@ def report(
             from coordconv.experiments.fair_report import build_fair_report
 
             path = build_fair_report(out)
+        elif is_digits_folder(out):
+            path = build_digits_report(out)
         else:
             path = build_report(out)
     except (FileNotFoundError, ValueError) as err:

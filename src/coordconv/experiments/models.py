@@ -40,23 +40,35 @@ import torch
 from torch import Tensor, nn
 
 from coordconv import CoordConv2d
+from coordconv.experiments.data import TASKS
+from coordconv.experiments.localiser import VARIANTS, build_localiser
 
-__all__ = ["KINDS", "PAPER_KINDS", "ModelConfig", "build_model", "count_params", "init_as_offsets"]
+__all__ = [
+    "DIGIT_KINDS",
+    "KINDS",
+    "PAPER_KINDS",
+    "ModelConfig",
+    "build_model",
+    "count_params",
+    "init_as_offsets",
+]
 
 # The paper's two arms, then the critics' baselines. `reproduce` runs PAPER_KINDS; the fair
 # comparison (`reproduce --fair`) runs all of KINDS.
 PAPER_KINDS = ("conv", "coordconv")
 KINDS = (*PAPER_KINDS, "mlp", "conv-tiled")
+# The digits demo's ResNet-style localiser, plain and converted (experiments.localiser).
+DIGIT_KINDS = tuple(VARIANTS)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """What defines one of the paper's models."""
 
-    task: str  # classification | regression | rendering
-    kind: str  # conv (the paper's baseline) | coordconv | mlp | conv-tiled
+    task: str  # classification | regression | rendering | digits
+    kind: str  # conv (the paper's baseline) | coordconv | mlp | conv-tiled; digits: DIGIT_KINDS
     canvas: int = 64  # image side in pixels
-    width: int = 1  # channel multiplier m
+    width: int = 1  # channel multiplier m (digits: stages of 8m, 16m, 32m, 64m channels)
     kernel: int = 2  # conv: the stride-2 deconvs' kernel; conv-tiled: its "same" convs' kernel
     regression_conv: str = (
         "pooled"  # conv regression baseline: pooled (uniform) | strided (quadrant)
@@ -67,10 +79,11 @@ class ModelConfig:
     offset_init: bool = False  # CoordConv classification/rendering: start from offset units
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"model kind must be one of {KINDS}, got {self.kind!r}")
-        if self.task not in ("classification", "regression", "rendering"):
-            raise ValueError(f"unknown task {self.task!r}")
+        if self.task not in (*TASKS, "digits"):
+            raise ValueError(f"task must be one of {(*TASKS, 'digits')}, got {self.task!r}")
+        kinds = DIGIT_KINDS if self.task == "digits" else KINDS
+        if self.kind not in kinds:
+            raise ValueError(f"{self.task} model kind must be one of {kinds}, got {self.kind!r}")
         if self.regression_conv not in ("pooled", "strided"):
             raise ValueError(
                 f"regression_conv must be 'pooled' or 'strided', got {self.regression_conv!r}"
@@ -249,14 +262,17 @@ def _deconv_stack(cfg: ModelConfig) -> list[nn.Module]:
     return layers
 
 
-def build_model(cfg: ModelConfig) -> nn.Sequential:
+def build_model(cfg: ModelConfig) -> nn.Module:
     """The model ``cfg`` describes, freshly initialised (seed with ``torch.manual_seed`` first).
 
     Inputs and outputs per task (see ``data.task_tensors``):
     classification ``(N, 2)`` pixels -> ``(N, canvas*canvas)`` logits;
     regression ``(N, 1, canvas, canvas)`` one-hot -> ``(N, 2)`` centre in ``[-1, 1]``;
-    rendering ``(N, 2)`` pixels -> ``(N, 1, canvas, canvas)`` logits.
+    rendering ``(N, 2)`` pixels -> ``(N, 1, canvas, canvas)`` logits;
+    digits ``(N, 1, canvas, canvas)`` canvas -> ``(N, 12)`` class logits and centre in ``[-1, 1]``.
     """
+    if cfg.task == "digits":
+        return build_localiser(cfg.kind, cfg.width, cfg.with_r)
     m = cfg.width
     layers: list[nn.Module]
     if cfg.kind == "mlp":

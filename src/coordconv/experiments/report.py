@@ -20,7 +20,7 @@ from coordconv.experiments.io import atomic_write, read_json, write_json
 from coordconv.experiments.train import config_differences
 from coordconv.experiments.verdicts import PRIMARY, cell_of, median_text, summarise
 
-__all__ = ["build_report", "load_runs", "plot_dataset", "write_report"]
+__all__ = ["build_report", "load_runs", "plot_dataset", "save_figure", "write_report"]
 
 CELL_ORDER = [(m, s) for m in ("conv", "coordconv") for s in ("uniform", "quadrant")]
 
@@ -107,7 +107,7 @@ def _task_table(task: str, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=80, bbox_inches="tight"))
 
 
@@ -148,7 +148,7 @@ def plot_dataset(path: str | Path, canvas: int = 64, square: int = 9, split_seed
     axes[2].set_title(f"16 of the {len(data)} squares ({square}x{square} on {canvas}x{canvas})")
     axes[2].axis("off")
     fig.tight_layout()
-    _save(fig, Path(path))
+    save_figure(fig, Path(path))
     plt.close(fig)
     return Path(path)
 
@@ -184,7 +184,7 @@ def _figures(runs: list[dict[str, Any]], out: Path) -> list[str]:
             ax.set_ylim(-0.02, 1.02)
             ax.legend(fontsize=7)
     fig.tight_layout()
-    _save(fig, out / "curves.png")
+    save_figure(fig, out / "curves.png")
     plt.close(fig)
     written.append("curves.png")
 
@@ -214,7 +214,7 @@ def _figures(runs: list[dict[str, Any]], out: Path) -> list[str]:
             image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=1)
     if tasks:
         fig.colorbar(image, ax=axes, shrink=0.6, label="test score per centre (grey: train)")
-    _save(fig, out / "error_maps.png")
+    save_figure(fig, out / "error_maps.png")
     plt.close(fig)
     written.append("error_maps.png")
 
@@ -241,7 +241,7 @@ def _figures(runs: list[dict[str, Any]], out: Path) -> list[str]:
                 ax.set_title(f"{part} IoU {iou:.2f}", fontsize=7)
             axes[row][0].set_ylabel(f"{model}\n{split}", fontsize=8)
         fig.tight_layout()
-        _save(fig, out / "renders.png")
+        save_figure(fig, out / "renders.png")
         plt.close(fig)
         written.append("renders.png")
 

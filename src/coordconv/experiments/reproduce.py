@@ -1,4 +1,5 @@
-"""The paper's grid: 3 tasks x {conv, coordconv} x {uniform, quadrant} x seeds, resumable.
+"""The grids of runs: the paper's (3 tasks x {conv, coordconv} x {uniform, quadrant} x seeds) and
+the digits demo's (4 localiser variants x {uniform, quadrant} x seeds), resumable.
 
 Every run goes through ``train.train`` into ``OUT/runs/<task>-<model>-<split>-s<seed>/``; a run
 that finished is skipped, one that was interrupted resumes from its last epoch. ``--jobs N`` runs
@@ -17,10 +18,19 @@ from typing import Any
 
 from coordconv.experiments.data import SPLITS, TASKS
 from coordconv.experiments.io import read_json, write_json
-from coordconv.experiments.models import PAPER_KINDS
+from coordconv.experiments.models import DIGIT_KINDS, PAPER_KINDS
 from coordconv.experiments.train import TrainConfig, config_differences, make_config, train
 
-__all__ = ["FIRST_SEED", "MODES", "StaleRunError", "config_differences", "grid", "run_grid"]
+__all__ = [
+    "DIGITS_MODES",
+    "FIRST_SEED",
+    "MODES",
+    "StaleRunError",
+    "config_differences",
+    "digits_grid",
+    "grid",
+    "run_grid",
+]
 
 # Reported runs use seeds 100, 101, ...: seeds 0-9 were used while choosing the recipes
 # (docs/findings.md), so claims never rest on the seeds that tuned them.
@@ -50,6 +60,16 @@ MODES: dict[str, dict[str, Any]] = {
 }
 
 
+def _seeds(modes: dict[str, dict[str, Any]], mode: str, seeds: int | None, first: int) -> range:
+    """The seeds of a grid: ``seeds`` (default: the mode's count) from ``first`` on."""
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {tuple(modes)}, got {mode!r}")
+    n_seeds = modes[mode]["seeds"] if seeds is None else seeds
+    if n_seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {n_seeds}")
+    return range(first, first + n_seeds)
+
+
 def grid(
     mode: str = "quick",
     seeds: int | None = None,
@@ -59,17 +79,38 @@ def grid(
 ) -> dict[str, TrainConfig]:
     """Run name -> config for every cell and seed of ``mode`` (``common`` overrides all runs);
     seeds ``first_seed, first_seed + 1, ...``."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {tuple(MODES)}, got {mode!r}")
-    n_seeds = MODES[mode]["seeds"] if seeds is None else seeds
-    if n_seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {n_seeds}")
     runs = {}
     for task, model, split, seed in itertools.product(
-        TASKS, PAPER_KINDS, SPLITS, range(first_seed, first_seed + n_seeds)
+        TASKS, PAPER_KINDS, SPLITS, _seeds(MODES, mode, seeds, first_seed)
     ):
         overrides = {**MODES[mode]["overrides"].get((task, model), {}), **common}
         cfg = make_config(task, model, split, seed=seed, threads=threads, **overrides)
+        runs[cfg.name] = cfg
+    return runs
+
+
+# The digits demo's budgets (the recipe itself is train.DIGITS_RECIPE, the same for every variant).
+# quick: <= 10 minutes on a 2-core CPU with --jobs 2; full: a wider net, more canvases and epochs.
+DIGITS_MODES: dict[str, dict[str, Any]] = {
+    "quick": {"seeds": 3, "overrides": {}},
+    "full": {"seeds": 5, "overrides": {"width": 2, "canvases": 10000, "epochs": 20}},
+}
+
+
+def digits_grid(
+    mode: str = "quick",
+    seeds: int | None = None,
+    threads: int = 2,
+    first_seed: int = FIRST_SEED,
+    **common: Any,
+) -> dict[str, TrainConfig]:
+    """Run name -> config for every localiser variant, split and seed of the digits demo."""
+    overrides = {**DIGITS_MODES[mode]["overrides"], **common}
+    runs = {}
+    for split, kind, seed in itertools.product(
+        SPLITS, DIGIT_KINDS, _seeds(DIGITS_MODES, mode, seeds, first_seed)
+    ):
+        cfg = make_config("digits", kind, split, seed=seed, threads=threads, **overrides)
         runs[cfg.name] = cfg
     return runs
 

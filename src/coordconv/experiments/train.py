@@ -27,8 +27,9 @@ from coordconv.experiments.data import (
     task_tensors,
     validation_split,
 )
+from coordconv.experiments.digits import make_digit_canvases
 from coordconv.experiments.io import atomic_write, read_json, write_json
-from coordconv.experiments.models import ModelConfig, build_model, count_params
+from coordconv.experiments.models import DIGIT_KINDS, ModelConfig, build_model, count_params
 from coordconv.experiments.tasks import get_task
 
 __all__ = [
@@ -38,9 +39,14 @@ __all__ = [
     "TrainConfig",
     "config_differences",
     "load_checkpoint",
+    "load_data",
     "make_config",
     "train",
 ]
+
+DIGITS_RECIPE: dict[str, Any] = dict(
+    epochs=10, batch_size=32, lr=0.002, weight_decay=1e-4, validation=True
+)
 
 # Per (task, model) defaults. CoordConv: the paper's hyper-parameters plus our fixes (docs/findings.md);
 # conv baselines: untuned values inside the paper's sweep ranges, with a fixed epoch budget; the
@@ -74,6 +80,8 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("rendering", "conv-tiled"): dict(
         epochs=20, batch_size=16, lr=0.005, weight_decay=1e-5, kernel=3, softmax_peak="max"
     ),
+    # the digits demo: one recipe for every variant (equal training budgets), chosen on validation
+    **{("digits", kind): dict(DIGITS_RECIPE) for kind in DIGIT_KINDS},
 }
 
 
@@ -92,6 +100,7 @@ class TrainConfig:
     test_fraction: float = 0.2  # uniform split: fraction held out
     validation: bool = False  # fit on the training part minus a validation part, report `val`
     square: int = 9  # Not-so-Clevr square side (odd); the canvas side is the model's
+    canvases: int = 5000  # digits: canvases drawn (fit / val / test 60 / 20 / 20 %)
     centre_output: bool = False  # regression: start with outputs centred on 0 (data-dependent init)
     epochs: int = 4  # maximum number of passes over the training set
     batch_size: int = 16
@@ -127,7 +136,7 @@ class TrainConfig:
             raise ValueError(
                 "a sweep trial (trial=True) needs validation=True: it is judged on val"
             )
-        for name in ("epochs", "batch_size", "threads"):
+        for name in ("epochs", "batch_size", "threads", "canvases"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -310,6 +319,44 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+@dataclass
+class RunData:
+    """A run's examples as example-aligned tensors in the task's units (``data.task_tensors``),
+    its parts as index tensors (disjoint, covering all), and per-example arrays the report reads
+    from ``examples.npz`` (``extras``)."""
+
+    inputs: Tensor
+    targets: Tensor
+    fit_idx: Tensor  # what the model is trained on
+    val_idx: Tensor  # empty unless cfg.validation
+    test_idx: Tensor
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def load_data(cfg: TrainConfig) -> RunData:
+    """The examples ``cfg`` trains and is scored on: Not-so-Clevr for the paper's tasks, digit
+    canvases for ``digits``. With ``cfg.validation`` the model fits on the training part minus a
+    validation part (``data.validation_split``; the digits' own val canvases); without it, on the
+    whole training part."""
+    if cfg.task == "digits":
+        digits = make_digit_canvases(
+            cfg.split, canvas=cfg.canvas, canvases=cfg.canvases, seed=cfg.split_seed
+        )
+        fit_idx, val_idx, test_idx = (digits.parts[p] for p in ("fit", "val", "test"))
+        if not cfg.validation:
+            fit_idx, val_idx = torch.cat([fit_idx, val_idx]).sort().values, val_idx[:0]
+        extras = {"centre": digits.centres.numpy(), "label": digits.labels.numpy()}
+        return RunData(digits.images, digits.targets(), fit_idx, val_idx, test_idx, extras)
+    data = NotSoClevr(cfg.canvas, cfg.square)
+    train_idx, test_idx = make_split(
+        data, cfg.split, test_fraction=cfg.test_fraction, seed=cfg.split_seed
+    )
+    fit_idx, val_idx = train_idx, test_idx[:0]
+    if cfg.validation:
+        fit_idx, val_idx = validation_split(data, cfg.split, train_idx, seed=cfg.split_seed)
+    return RunData(*task_tensors(data, cfg.task), fit_idx, val_idx, test_idx)
+
+
 def train(
     cfg: TrainConfig,
     out: str | Path,
@@ -334,22 +381,13 @@ def train(
     device = torch.device(cfg.device)
 
     # data: pre-built tensors, indexed per batch
-    data = NotSoClevr(cfg.canvas, cfg.square)
-    train_idx, test_idx = make_split(
-        data,
-        cfg.split,
-        test_fraction=cfg.test_fraction,
-        seed=cfg.split_seed,
-    )
+    data = load_data(cfg)
+    fit_idx, val_idx, test_idx = data.fit_idx, data.val_idx, data.test_idx
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     inputs, targets = (
         t.to(device, memory_format=layout if t.ndim == 4 else torch.preserve_format)
-        for t in task_tensors(data, cfg.task)
+        for t in (data.inputs, data.targets)
     )
-    # with validation, fit on the training part minus the validation part (data.validation_split)
-    fit_idx, val_idx = train_idx, test_idx[:0]
-    if cfg.validation:
-        fit_idx, val_idx = validation_split(data, cfg.split, train_idx, seed=cfg.split_seed)
     x_train, y_train = inputs[fit_idx.to(device)], targets[fit_idx.to(device)]
     x_val, y_val = inputs[val_idx.to(device)], targets[val_idx.to(device)]
     x_test, y_test = inputs[test_idx.to(device)], targets[test_idx.to(device)]
@@ -433,7 +471,7 @@ def train(
         )
         if state.finished and not cfg.trial:
             scores = {k: torch.cat([p[k] for p in parts])[order_back] for k in parts[0]}
-            _write_examples(out / "examples.npz", model, inputs, scores, test_idx, val_idx, cfg)
+            _write_examples(out / "examples.npz", model, data, inputs, scores, cfg)
         result = _result(cfg, model, state, len(x_train))
         _save_checkpoint(ckpt_path, cfg, model, optimizer, order, state)
         write_json(result_path, result)
@@ -494,20 +532,21 @@ def _result(cfg: TrainConfig, model: nn.Module, state: RunState, n_train: int) -
 def _write_examples(
     path: Path,
     model: nn.Module,
+    data: RunData,
     inputs: Tensor,
     scores: dict[str, Tensor],
-    test_idx: Tensor,
-    val_idx: Tensor,
     cfg: TrainConfig,
 ) -> None:
-    """Per-example scores on every centre and, for rendering, a few outputs (for the report)."""
+    """Per-example scores on every example (centre, canvas), the data's extras and, for
+    rendering, a few outputs (for the report). ``inputs`` are ``data.inputs`` on the device."""
     is_test = torch.zeros(len(inputs), dtype=torch.bool)
-    is_test[test_idx] = True
+    is_test[data.test_idx] = True
     is_val = torch.zeros(len(inputs), dtype=torch.bool)
-    is_val[val_idx] = True
+    is_val[data.val_idx] = True
     arrays = {
         "is_test": is_test.numpy(),
         "is_val": is_val.numpy(),
+        **data.extras,
         **{k: v.cpu().numpy() for k, v in scores.items()},
     }
     if cfg.task == "rendering":

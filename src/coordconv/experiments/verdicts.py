@@ -28,6 +28,7 @@ __all__ = [
     "PRIMARY",
     "cell_of",
     "cell_verdict",
+    "digits_verdict",
     "fair_verdict",
     "median_text",
     "summarise",
@@ -155,3 +156,26 @@ def fair_verdict(coordconv: tuple[int, int], baseline: tuple[int, int], budget_m
     if c_hit == c_n and b_hit == 0:
         return f"supported {at} (CoordConv {c_hit}/{c_n}, baseline 0/{b_n})"
     return f"mixed {at} (CoordConv {c_hit}/{c_n}, baseline {b_hit}/{b_n})"
+
+
+MIN_SEEDS_FOR_VERDICT = 3
+
+
+def digits_verdict(plain: list[float], variant: list[float], lower_is_better: bool = True) -> str:
+    """Does a CoordConv variant beat the plain localiser? From one score per seed (e.g. the test
+    centre error of each run).
+
+    *better* when every seed of the variant beats every seed of the plain network, *worse* when
+    every plain seed beats every variant seed, otherwise *no clear difference*. With 3 seeds
+    each, complete separation happens by chance with probability 1/20 per direction (a rank
+    test at p = 0.05); with fewer than 3 seeds per arm no verdict is given.
+    """
+    if min(len(plain), len(variant)) < MIN_SEEDS_FOR_VERDICT:
+        return f"n/a (needs >= {MIN_SEEDS_FOR_VERDICT} seeds per arm)"
+    sign = 1.0 if lower_is_better else -1.0
+    plain_s, variant_s = [sign * v for v in plain], [sign * v for v in variant]
+    if max(variant_s) < min(plain_s):
+        return "better"
+    if min(variant_s) > max(plain_s):
+        return "worse"
+    return "no clear difference"
