@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup reproduce test lint bench wheel-smoke clean
+.PHONY: setup reproduce digits test lint bench wheel-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ setup: $(STAMP)
 
 reproduce: $(STAMP)
 	$(BIN)/coordconv reproduce --quick --out reports/quick
+
+digits: $(STAMP)
+	$(BIN)/coordconv digits --quick --jobs 2 --out reports/digits
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests src README.md

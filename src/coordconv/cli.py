@@ -371,8 +371,8 @@ def digits(
         bool,
         typer.Option(
             "--quick/--full",
-            help="quick: width 1, 5000 canvases, 10 epochs, 3 seeds (<= 10 min on 2 cores "
-            "with --jobs 2); full: width 2, 10000 canvases, 20 epochs, 5 seeds",
+            help="quick: width 1, 5000 canvases, 15 epochs, 3 seeds (<= 10 min on 2 cores "
+            "with --jobs 2); full: width 2, 10000 canvases, 30 epochs, 5 seeds",
         ),
     ] = True,
     seeds: Annotated[

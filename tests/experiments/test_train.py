@@ -256,3 +256,15 @@ def test_eval_last_only_scores_once_with_the_same_final_numbers(tmp_path):
     assert once["final"]["test"] == every["final"]["test"]
     with pytest.raises(ValueError, match="eval_last_only"):
         _config(eval_last_only=True, stop_at_target=True)
+
+
+def test_eval_every_scores_every_kth_and_the_last_epoch(tmp_path):
+    every = train(_config(epochs=5, eval_every=2), tmp_path / "every")
+    each = train(_config(epochs=5), tmp_path / "each")
+    assert [("test" in h) for h in every["history"]] == [False, True, False, True, True]
+    assert every["final"]["train"] == each["final"]["train"]
+    assert every["final"]["test"] == each["final"]["test"]
+    with pytest.raises(ValueError, match="eval_every"):
+        _config(eval_every=2, stop_at_target=True)
+    with pytest.raises(ValueError, match="eval_every must be >= 1"):
+        _config(eval_every=0)

@@ -128,12 +128,13 @@ def _curves(runs: list[dict[str, Any]], path: Path) -> None:
             group = [r for r in runs if cell_of(r["config"])[1:] == (kind, split)]
             if not group:
                 continue
-            epochs = min(len(r["history"]) for r in group)
+            scored = [[h for h in r["history"] if "val" in h] for r in group]
+            points = min(len(s) for s in scored)
+            epochs = [h["epoch"] for h in scored[0][:points]]
             mean = [
-                statistics.mean(r["history"][i]["val"]["centre_error"] for r in group)
-                for i in range(epochs)
+                statistics.mean(s[i]["val"]["centre_error"] for s in scored) for i in range(points)
             ]
-            ax.plot(range(1, epochs + 1), mean, marker="o", ms=3, label=kind)
+            ax.plot(epochs, mean, marker="o", ms=3, label=kind)
         ax.set_yscale("log")
         ax.set_title(f"{split}: validation centre error (mean over seeds)", fontsize=9)
         ax.set_xlabel("epoch")

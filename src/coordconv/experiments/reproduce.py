@@ -93,7 +93,10 @@ def grid(
 # quick: <= 10 minutes on a 2-core CPU with --jobs 2; full: a wider net, more canvases and epochs.
 DIGITS_MODES: dict[str, dict[str, Any]] = {
     "quick": {"seeds": 3, "overrides": {}},
-    "full": {"seeds": 5, "overrides": {"width": 2, "canvases": 10000, "epochs": 20}},
+    "full": {
+        "seeds": 5,
+        "overrides": {"width": 2, "canvases": 10000, "epochs": 30, "eval_every": 1},
+    },
 }
 
 
