@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from coordconv.experiments.fair import ARM_ORDER, run_fair
+from coordconv.experiments.io import write_json
 from coordconv.experiments.sweep import (
     SEARCH_SPACES,
     SELECTION,
     SweepDependencyError,
+    _Budget,
     _import_tune,
     run_sweep,
     select_trial,
@@ -55,6 +57,25 @@ def test_selection_takes_the_best_validation_and_ties_go_to_the_cheaper():
     assert select_trial(trials, "accuracy", "min")["id"] == "a"
     with pytest.raises(ValueError, match="no trial"):
         select_trial([], "accuracy", "max")
+
+
+def test_budget_reads_the_trials_again_after_a_phase(tmp_path):
+    """A restored phase runs Ray's own (unpickled) copy of the stopper: the sweep's instance
+    must not decide on its stale tally (it once started a surplus phase that way)."""
+
+    def trial(name: str, seconds: float) -> None:
+        result = {"config": {}, "final": {"val": {}}, "epochs_run": 1, "wall_time_s": seconds}
+        write_json(tmp_path / "trials" / name / "result.json", result)
+
+    trial("00000-a", 100.0)
+    budget = _Budget(tmp_path, 150.0)
+    assert not budget.stop_all()
+    trial("00001-a", 100.0)  # written by a trial the copy watched, not this instance
+    assert not budget.stop_all()  # stale until the phase ends
+    budget.reload()
+    assert budget.stop_all()
+    budget("b_00000", {"train_time_s": 10.0})
+    assert sum(budget.spent.values()) == 210.0
 
 
 def test_missing_ray_names_the_extra(monkeypatch):

@@ -203,7 +203,8 @@ class _Budget:
     """Ray Tune stopper: stop every trial once the trials' training seconds reach the budget.
 
     The spent time is read from the trials' own result.json when the sweep (re)starts, so a
-    resumed sweep keeps its budget."""
+    resumed sweep keeps its budget, and again after every phase (:meth:`reload`): a restored
+    phase runs an unpickled copy of the stopper, so this instance's tally is stale by then."""
 
     def __init__(self, out: Path, budget_s: float) -> None:
         self.out, self.budget_s = out, budget_s
@@ -220,6 +221,10 @@ class _Budget:
 
     def stop_all(self) -> bool:
         return sum(self._load().values()) >= self.budget_s
+
+    def reload(self) -> None:
+        """Forget the tally: the next check reads the trials' result.json again."""
+        self.spent = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "spent": None}
@@ -417,6 +422,7 @@ def run_sweep(
                 grid = tuner.fit()
         finally:
             _WATCHING.pop(str(out), None)
+            budget.reload()
         if interrupted():
             raise KeyboardInterrupt(f"sweep interrupted: continue it with --resume ({out})")
         if grid.num_terminated + grid.num_errors < len(grid):  # trials left unfinished
