@@ -19,6 +19,7 @@ import numpy as np
 
 from coordconv.experiments.data import SPLITS
 from coordconv.experiments.digits import DIGIT, FRAGMENTS, NOISE, make_digit_canvases
+from coordconv.experiments.io import read_json
 from coordconv.experiments.localiser import VARIANTS
 from coordconv.experiments.report import load_runs, save_figure, write_report
 from coordconv.experiments.train import versions
@@ -105,6 +106,20 @@ def _table(split: str, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _verdict_lines(summary: dict[str, Any]) -> list[str]:
+    """The verdicts counted over every (split, CoordConv variant), per score."""
+    lines = ["## Verdict", ""]
+    for key, label in (("centre_error", "test centre error"), ("box_iou", "test box IoU")):
+        verdicts = [e["verdict"][key] for e in summary.values() if "verdict" in e]
+        counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+        tally = ", ".join(f"{n} {v}" for v, n in counts.items())
+        lines.append(
+            f"- {label}: of {len(verdicts)} comparisons of a CoordConv variant with the plain "
+            f"network (variant x split): {tally or 'none'}"
+        )
+    return lines
+
+
 def _plt() -> Any:
     import matplotlib
 
@@ -178,7 +193,9 @@ def _error_maps(runs: list[dict[str, Any]], canvas: int, path: Path) -> bool:
                 lw=1,
             )
         ax.set_title(f"{split} / {kind}", fontsize=9)
+    for ax in axes[-1]:
         ax.set_xlabel("centre x", fontsize=8)
+    for ax in axes[:, 0]:
         ax.set_ylabel("centre y", fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.8, label="mean centre error (px)")
     _save(fig, path)
@@ -206,6 +223,8 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     runs = [r for r in load_runs(out / "runs") if cell_of(r["config"])[0] == "digits"]
     if not runs:
         raise FileNotFoundError(f"no digits runs under {out / 'runs'}: run `coordconv digits`")
+    if command is None and (out / "results.json").exists():  # a rebuild keeps the command
+        command = read_json(out / "results.json").get("command")
     summary = summarise_digits(runs)
     first = runs[0]["config"]
     canvas, split_seed = first["model"]["canvas"], first["split_seed"]
@@ -233,6 +252,7 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         "nothing was chosen on them.",
         "",
     ]
+    md += [*_verdict_lines(summary), ""]
     for split in SPLITS:
         md += [f"## {split}", "", *_table(split, summary), ""]
     md += [
@@ -257,9 +277,18 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         ]
     else:
         md.append("(error maps need the runs' examples.npz, which this folder does not hold)")
+    env = runs[0]["versions"]
+    md += [
+        "",
+        "## Environment",
+        "",
+        f"- coordconv {env['coordconv']}, torch {env['torch']}, python {env['python']}, "
+        f"{env['platform']} ({env['processor']}); {first['threads']} thread(s) per run",
+        f"- training time of all runs: {sum(r['wall_time_s'] for r in runs) / 60:.1f} min",
+    ]
     md += ["", "## Reproduce", ""]
     if command:
         md.append(f"- regenerate: `{command}`")
     md += [f"- rebuild this page only: `coordconv report {out}`", ""]
-    results = {"cells": summary, "versions": versions(), "settings": settings}
+    results = {"cells": summary, "versions": versions(), "settings": settings, "command": command}
     return write_report(out, md, results)
