@@ -76,7 +76,7 @@ def test_pixel_softmax_peaks():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"task": "segmentation", "kind": "conv"}, "unknown task"),
+        ({"task": "segmentation", "kind": "conv"}, "task must be one of"),
         ({"task": "regression", "kind": "resnet"}, "model kind"),
         ({"task": "classification", "kind": "conv-tiled", "offset_init": True}, "CoordConv models"),
         ({"task": "regression", "kind": "conv", "regression_conv": "deep"}, "regression_conv"),
