@@ -371,16 +371,17 @@ def digits(
         bool,
         typer.Option(
             "--quick/--full",
-            help="quick: width 1, 5000 canvases, 15 epochs, 3 seeds (<= 10 min on 2 cores "
-            "with --jobs 2); full: width 2, 10000 canvases, 30 epochs, 5 seeds",
+            help="quick: width 1, 5000 canvases, 15 epochs, 3 seeds (<= 10 min on 2 cores); "
+            "full: width 2, 10000 canvases, 30 epochs, 5 seeds",
         ),
     ] = True,
     seeds: Annotated[
         int | None, typer.Option(help="seeds per variant and split (default: 3 quick, 5 full)")
     ] = None,
     jobs: Annotated[
-        int, typer.Option(help="worker processes (threads are split between them)")
-    ] = 1,
+        int | None,
+        typer.Option(help="worker processes (default: one per CPU, one thread each)"),
+    ] = None,
     canvas: Annotated[int | None, typer.Option(help="canvas side (tests use a small one)")] = None,
     canvases: Annotated[int | None, typer.Option(help="override the canvases per run")] = None,
     epochs: Annotated[int | None, typer.Option(help="override every run's epochs")] = None,
@@ -393,10 +394,16 @@ def digits(
     conv, head conv, every conv), on uniform and quadrant splits; resumable, then REPORT.md."""
     from coordconv.experiments.digits import DigitsDependencyError
     from coordconv.experiments.digits_report import build_digits_report
-    from coordconv.experiments.reproduce import digits_grid, run_grid, threads_per_job
+    from coordconv.experiments.reproduce import (
+        digits_grid,
+        run_grid,
+        threads_per_job,
+        usable_cpus,
+    )
     from coordconv.experiments.train import NonFiniteLossError
 
     mode = "quick" if quick else "full"
+    jobs = usable_cpus() if jobs is None else jobs
     common = dict(canvas=canvas, canvases=canvases, epochs=epochs)
     try:
         configs = digits_grid(

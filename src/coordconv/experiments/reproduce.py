@@ -196,9 +196,12 @@ def run_grid(
     return todo
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may use."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else (os.cpu_count() or 1)
+
+
 def threads_per_job(jobs: int, total: int | None = None) -> int:
-    """Split ``total`` threads (default: the CPUs this process may use) between ``jobs``."""
-    if total is None:
-        affinity = getattr(os, "sched_getaffinity", None)
-        total = len(affinity(0)) if affinity else (os.cpu_count() or 1)
-    return max(1, total // max(1, jobs))
+    """Split ``total`` threads (default: :func:`usable_cpus`) between ``jobs``."""
+    return max(1, (usable_cpus() if total is None else total) // max(1, jobs))
