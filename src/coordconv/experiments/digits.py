@@ -4,7 +4,7 @@ The 1797 8x8 digits bundled with scikit-learn (``load_digits``; the ``[digits]``
 to 16x16 (bilinear) with values in [0, 1], are split by *image* into fit / validation / test pools
 (60 / 20 / 20 %, seeded), so test canvases show digits never seen in training. Each canvas holds
 one digit at a drawn position and light clutter, so that position is not simply the brightest
-pixel: ``FRAGMENTS`` 6x6 crops of other digits of the same pool, placed off the digit's box, and
+pixel: ``FRAGMENTS`` 6x6 crops of digits drawn from the same pool, placed off the digit's box, and
 Gaussian noise (std ``NOISE``), clipped to [0, 1].
 
 Targets: the digit's class and its centre ``(x, y)`` in pixels (the middle of its 16x16 box:
@@ -180,7 +180,7 @@ def _add_clutter(
     generator: torch.Generator,
     tries: int = 20,
 ) -> None:
-    """Paste a ``FRAGMENT``-pixel crop of each digit in ``others`` where it does not touch the
+    """Paste a random ``FRAGMENT``-pixel crop of each digit in ``others`` where it does not touch the
     digit's box at ``corner`` (a crop that finds no such place in ``tries`` draws is left out)."""
     canvas = image.shape[-1]
     left, top = corner
@@ -189,8 +189,9 @@ def _add_clutter(
         crop = digits[other, dy : dy + FRAGMENT, dx : dx + FRAGMENT]
         for _ in range(tries):
             x, y = torch.randint(canvas - FRAGMENT + 1, (2,), generator=generator).tolist()
-            apart = x + FRAGMENT <= left or x >= left + DIGIT or y + FRAGMENT <= top
-            if apart or y >= top + DIGIT:
+            beside = x + FRAGMENT <= left or x >= left + DIGIT
+            above_or_below = y + FRAGMENT <= top or y >= top + DIGIT
+            if beside or above_or_below:
                 patch = image[y : y + FRAGMENT, x : x + FRAGMENT]
                 torch.maximum(patch, crop, out=patch)
                 break
