@@ -30,6 +30,7 @@ from torch import Tensor
 from coordconv.experiments.data import SPLITS
 
 __all__ = [
+    "CLASSES",
     "DIGIT",
     "FRAGMENTS",
     "NOISE",
@@ -40,6 +41,7 @@ __all__ = [
     "position_regions",
 ]
 
+CLASSES = 10  # digit classes 0-9
 DIGIT = 16  # side of a digit on the canvas, in pixels (8x8 upscaled x2)
 FRAGMENTS = 2  # clutter: crops of other digits per canvas
 FRAGMENT = 6  # side of a crop

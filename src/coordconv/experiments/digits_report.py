@@ -21,7 +21,7 @@ from coordconv.experiments.data import SPLITS
 from coordconv.experiments.digits import DIGIT, FRAGMENTS, NOISE, make_digit_canvases
 from coordconv.experiments.io import read_json
 from coordconv.experiments.localiser import VARIANTS
-from coordconv.experiments.report import load_runs, save_figure, write_report
+from coordconv.experiments.report import load_runs, mean_std, save_figure, write_report
 from coordconv.experiments.train import versions
 from coordconv.experiments.verdicts import cell_of, digits_verdict
 
@@ -44,21 +44,20 @@ def is_digits_folder(out: str | Path) -> bool:
     return first is not None and first.parent.name.startswith("digits-")
 
 
-def _mean_std(values: list[float], fmt: str) -> str:
-    if len(values) == 1:
-        return fmt.format(values[0])
-    return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
-
-
-def summarise_digits(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """``split/variant`` -> seeds, test scores per seed, val centre error, params, time, verdicts."""
+def _by_cell(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """``(split, variant)`` -> its digits runs (one per seed)."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
         task, kind, split = cell_of(run["config"])
         if task == "digits":
             cells[split, kind].append(run)
+    return cells
+
+
+def summarise_digits(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``split/variant`` -> seeds, test scores per seed, val centre error, params, time, verdicts."""
     summary: dict[str, Any] = {}
-    for (split, kind), group in sorted(cells.items()):
+    for (split, kind), group in sorted(_by_cell(runs).items()):
         summary[f"{split}/{kind}"] = {
             "split": split,
             "variant": kind,
@@ -95,13 +94,13 @@ def _table(split: str, summary: dict[str, Any]) -> list[str]:
         e = summary.get(f"{split}/{kind}")
         if e is None:
             continue
-        scores = " | ".join(_mean_std(e["test"][k], fmt) for k, _, fmt, _ in SCORES)
+        scores = " | ".join(mean_std(e["test"][k], fmt.format) for k, _, fmt, _ in SCORES)
         verdict = e.get("verdict")
         versus = f"{verdict['centre_error']} / {verdict['box_iou']}" if verdict else "—"
         lines.append(
             f"| {kind} | {e['params']:,} | {scores} | "
-            f"{_mean_std(e['val_centre_error'], '{:.2f}')} | "
-            f"{_mean_std(e['train_time_s'], '{:.0f}')} | {versus} |"
+            f"{mean_std(e['val_centre_error'], '{:.2f}'.format)} | "
+            f"{mean_std(e['train_time_s'], '{:.0f}'.format)} | {versus} |"
         )
     return lines
 
@@ -134,13 +133,13 @@ def _save(fig: Any, path: Path) -> None:
     _plt().close(fig)
 
 
-def _curves(runs: list[dict[str, Any]], path: Path) -> None:
+def _curves(cells: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> None:
     """Validation centre error per epoch, mean over seeds, one panel per split."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(SPLITS), figsize=(11, 3.6), sharey=True)
     for ax, split in zip(axes, SPLITS, strict=True):
         for kind in VARIANTS:
-            group = [r for r in runs if cell_of(r["config"])[1:] == (kind, split)]
+            group = cells.get((split, kind))
             if not group:
                 continue
             scored = [[h for h in r["history"] if "val" in h] for r in group]
@@ -160,14 +159,16 @@ def _curves(runs: list[dict[str, Any]], path: Path) -> None:
     _save(fig, path)
 
 
-def _error_maps(runs: list[dict[str, Any]], canvas: int, path: Path) -> bool:
+def _error_maps(
+    cells: dict[tuple[str, str], list[dict[str, Any]]], canvas: int, path: Path
+) -> bool:
     """Mean centre error per position (every canvas: fit, val and test), averaged over seeds;
     one row per split, one column per variant. False (nothing drawn) without examples.npz."""
     edges = np.arange(DIGIT / 2 - 0.5, canvas - DIGIT / 2 + MAP_BIN, MAP_BIN)
     maps: dict[tuple[str, str], np.ndarray] = {}
     for split in SPLITS:
         for kind in VARIANTS:
-            group = [r for r in runs if cell_of(r["config"])[1:] == (kind, split)]
+            group = cells.get((split, kind), [])
             files = [Path(r["dir"], "examples.npz") for r in group]
             if not group or not all(f.exists() for f in files):
                 return False
@@ -203,7 +204,8 @@ def _error_maps(runs: list[dict[str, Any]], canvas: int, path: Path) -> bool:
 
 
 def _samples(split_seed: int, canvas: int, path: Path) -> None:
-    """Twelve test canvases of each split, their true centres marked."""
+    """Eight test canvases per split, true centres marked: drawn by the runs' rules and seed,
+    from a small draw of their own (not the runs' canvases, which need the full count)."""
     plt = _plt()
     fig, axes = plt.subplots(2, 8, figsize=(13, 3.8))
     for row, split in zip(axes, SPLITS, strict=True):
@@ -228,8 +230,9 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     summary = summarise_digits(runs)
     first = runs[0]["config"]
     canvas, split_seed = first["model"]["canvas"], first["split_seed"]
-    _curves(runs, out / "digits_curves.png")
-    maps = _error_maps(runs, canvas, out / "digits_error_maps.png")
+    cells = _by_cell(runs)
+    _curves(cells, out / "digits_curves.png")
+    maps = _error_maps(cells, canvas, out / "digits_error_maps.png")
     _samples(split_seed, canvas, out / "digits_samples.png")
     settings = {
         k: first[k]

@@ -23,10 +23,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from coordconv import convert
+from coordconv.experiments.digits import CLASSES
 
-__all__ = ["CLASSES", "VARIANTS", "ResNetLocaliser", "build_localiser"]
+__all__ = ["VARIANTS", "ResNetLocaliser", "build_localiser"]
 
-CLASSES = 10
 # Variant -> the `include` passed to convert(); "plain" is not converted.
 VARIANTS: dict[str, str | None] = {
     "plain": "",

@@ -20,7 +20,7 @@ from coordconv.experiments.io import atomic_write, read_json, write_json
 from coordconv.experiments.train import config_differences
 from coordconv.experiments.verdicts import PRIMARY, cell_of, median_text, summarise
 
-__all__ = ["build_report", "load_runs", "plot_dataset", "save_figure", "write_report"]
+__all__ = ["build_report", "load_runs", "mean_std", "plot_dataset", "save_figure", "write_report"]
 
 CELL_ORDER = [(m, s) for m in ("conv", "coordconv") for s in ("uniform", "quadrant")]
 
@@ -39,7 +39,8 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _mean_std(values: list[float], fmt: Any = _pct) -> str:
+def mean_std(values: list[float], fmt: Any = _pct) -> str:
+    """``mean ± std`` over seeds (one value: itself; none: a dash), each formatted by ``fmt``."""
     if not values:
         return "—"
     if len(values) == 1:
@@ -96,10 +97,10 @@ def _task_table(task: str, summary: dict[str, Any]) -> list[str]:
         if e is None:
             continue
         time_txt = median_text(e["time_to_target_s"])
-        px = f" {_mean_std(e['test_mean_pixel_error'], lambda v: f'{v:.2f}')} |" if extra else ""
+        px = f" {mean_std(e['test_mean_pixel_error'], lambda v: f'{v:.2f}')} |" if extra else ""
         epochs = "/".join(str(n) for n in sorted(set(e["epochs_run"])))
         lines.append(
-            f"| {model} | {split} | {_mean_std(e['train'])} | {_mean_std(e['test'])} |{px} "
+            f"| {model} | {split} | {mean_std(e['train'])} | {mean_std(e['test'])} |{px} "
             f"{e['reached_target']}/{len(e['seeds'])} ({e['held_target']}) | {e['params']:,} | "
             f"{time_txt} | {epochs} | "
             f"{e['paper'] or 'n/a'} | {e['verdict']} |"

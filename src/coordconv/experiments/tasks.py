@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from coordconv.experiments.digits import CLASSES, DIGIT
+
 __all__ = ["TASK_SPECS", "TaskSpec", "get_task"]
 
 
@@ -113,16 +115,14 @@ def _rendering_scores(spec: TaskSpec, output: Tensor, target: Tensor) -> dict[st
     }
 
 
-DIGIT_CLASSES = 10
-DIGIT_BOX = 16  # side of the box around a digit (experiments.digits.DIGIT)
 CENTRE_WEIGHT = 0.1  # digits loss: weight of the centre's smooth-L1 (pixels) beside the class CE
 
 
 def _digits_split(spec: TaskSpec, output: Tensor, target: Tensor) -> tuple[Tensor, ...]:
     """Model output ``(N, 12)`` and target ``(N, 3)`` -> logits, predicted and true centres in
     pixels, true classes."""
-    centre = spec.unit_to_pixels(output[:, DIGIT_CLASSES:])
-    return output[:, :DIGIT_CLASSES], centre, target[:, :2], target[:, 2].long()
+    centre = spec.unit_to_pixels(output[:, CLASSES:])
+    return output[:, :CLASSES], centre, target[:, :2], target[:, 2].long()
 
 
 def _digits_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
@@ -133,13 +133,13 @@ def _digits_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
 def _digits_scores(spec: TaskSpec, output: Tensor, target: Tensor) -> dict[str, Tensor]:
     logits, centre, true_centre, label = _digits_split(spec, output, target)
     offset = (centre - true_centre).abs()
-    overlap = (DIGIT_BOX - offset).clamp(min=0).prod(dim=1)  # two equal boxes, offset apart
+    overlap = (DIGIT - offset).clamp(min=0).prod(dim=1)  # two equal boxes, offset apart
     error = offset.norm(dim=1)
     return {
         "class_accuracy": (logits.argmax(dim=1) == label).float(),
         "centre_error": error,
         "within_2px": (error <= 2.0).float(),
-        "box_iou": overlap / (2 * DIGIT_BOX**2 - overlap),
+        "box_iou": overlap / (2 * DIGIT**2 - overlap),
     }
 
 
