@@ -106,6 +106,12 @@ def train(
     ] = None,
     threads: Annotated[int, typer.Option(help="torch intra-op threads")] = 2,
     device: Annotated[str, typer.Option(help="cpu or cuda")] = "cpu",
+    flush_denormal: Annotated[
+        bool,
+        typer.Option(
+            help="flush subnormal floats to zero on CPU (off: as the committed runs made before it)"
+        ),
+    ] = True,
     resume: Annotated[bool, typer.Option(help="continue the run in --out")] = False,
     overwrite: Annotated[bool, typer.Option(help="replace a run already in --out")] = False,
 ) -> None:
@@ -129,6 +135,7 @@ def train(
         square=square,
         stop_at_target=stop_at_target,
         validation=validation,
+        flush_denormal=flush_denormal,
     )
     try:
         cfg = make_config(

@@ -147,3 +147,20 @@ def test_stale_runs_stop_the_grid_and_the_report(tmp_path):
     (tmp_path / "grid.json").write_text(json.dumps(grid_json))
     with pytest.raises(ValueError, match=r"differs in \['epochs'\]"):
         build_report(tmp_path)
+
+
+def test_grid_workers_flush_denormals_on_every_thread(tmp_path):
+    """run_grid's worker processes (--jobs 2, two threads each) flush on all their threads. Run
+    from a fresh interpreter that first starts torch's threads itself, as a driver may."""
+    script = f"""
+import torch
+from coordconv.experiments.reproduce import grid, run_grid
+torch.set_num_threads(2)
+torch.ones(1 << 20) * 2.0  # the driver's own thread pool is up before the workers start
+configs = dict(list(grid("quick", threads=2, canvas=16, square=3, epochs=1).items())[:2])
+run_grid({str(tmp_path)!r}, configs, jobs=2)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=300)
+    results = [json.loads(p.read_text()) for p in tmp_path.glob("runs/*/result.json")]
+    assert len(results) == 2
+    assert all(r["config"]["flush_denormal"] and r["denormal_flush_share"] == 1.0 for r in results)

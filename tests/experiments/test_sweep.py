@@ -115,6 +115,8 @@ def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
         # a trial never evaluates test (nor train): nothing of test can reach the selection
         assert all(set(h) == {"epoch", "val", "seconds"} for h in result["history"])
         assert "test" not in result["final"] and result["config"]["trial"]
+        # denormals are flushed inside the Ray worker too
+        assert result["config"]["flush_denormal"] and result["denormal_flush_share"] == 1.0
         assert (
             trial["val"] == result["final"]["val"] and trial["epochs_run"] == result["epochs_run"]
         )

@@ -13,6 +13,7 @@ from coordconv.experiments.train import (
     RunExistsError,
     TrainConfig,
     config_differences,
+    denormal_flush_share,
     make_config,
     train,
 )
@@ -268,3 +269,24 @@ def test_eval_every_scores_every_kth_and_the_last_epoch(tmp_path):
         _config(eval_every=2, stop_at_target=True)
     with pytest.raises(ValueError, match="eval_every must be >= 1"):
         _config(eval_every=0)
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_a_run_flushes_denormals_as_its_config_says(tmp_path, flush):
+    """The setting is recorded in result.json, and the share of a parallel op that flushed, seen
+    inside the run (1.0 on this one-thread run; x86 CPUs can flush), says it took effect."""
+    seen = []
+    result = train(
+        _config(epochs=1, flush_denormal=flush),
+        tmp_path,
+        progress=lambda _: seen.append(denormal_flush_share()),
+    )
+    assert result["config"]["flush_denormal"] is flush
+    assert result["denormal_flush_share"] == seen[0] == (1.0 if flush else 0.0)
+
+
+def test_configs_flush_by_default_and_old_results_read_as_not_flushed():
+    assert _config().flush_denormal is True
+    saved = asdict(_config())
+    del saved["flush_denormal"]  # a result.json written before the setting existed
+    assert TrainConfig.from_dict(saved).flush_denormal is False

@@ -9,6 +9,7 @@ N worker processes and splits the threads between them. The report is rebuilt at
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -182,7 +183,11 @@ def run_grid(
             if on_done:
                 on_done(name, final, done, len(configs))
         return todo
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    # spawn, not fork: a child forked after torch's OpenMP threads started can hang in its first
+    # parallel op, and a fresh process starts its threads after train() sets flush_denormal
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         pending: set[Future[tuple[str, dict[str, Any]]]] = {
             pool.submit(_run_one, name, asdict(configs[name]), str(out)) for name in todo
         }
