@@ -15,6 +15,10 @@ Two uses, kept apart by the protocol (docs/findings.md):
 
     python benchmarks/seed_sweep.py --validation --seeds 5 --tasks rendering --set epochs=10
     python benchmarks/seed_sweep.py --first-seed 100 --seeds 10 --out runs/fresh
+    python benchmarks/seed_sweep.py --first-seed 120 --quadrants all --records docs/counts/x.json
+
+``--records`` writes every run's final numbers (task, model, split, quadrant, seed, train, val,
+test, time to target, held target) as JSON, so the counts can be recomputed from the file.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from coordconv.experiments.data import SPLITS, TASKS
-from coordconv.experiments.io import read_json
+from coordconv.experiments.data import QUADRANTS, SPLITS, TASKS
+from coordconv.experiments.io import read_json, write_json
 from coordconv.experiments.reproduce import run_grid
 from coordconv.experiments.tasks import get_task
 from coordconv.experiments.train import make_config
@@ -53,6 +57,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), help="tasks to run")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), help="splits to run")
+    parser.add_argument(
+        "--quadrants",
+        nargs="+",
+        default=[QUADRANTS[0]],
+        help=f"held-out quadrants of the quadrant split ({', '.join(QUADRANTS)}, or all)",
+    )
+    parser.add_argument("--records", type=Path, default=None, help="write per-run JSON here")
     parser.add_argument("--model", default="coordconv", help="coordconv or conv")
     parser.add_argument("--validation", action="store_true", help="judge on validation")
     parser.add_argument("--set", nargs="*", default=[], help="recipe overrides key=value")
@@ -62,6 +73,12 @@ def main() -> None:
     overrides = parse_settings(args.set)
     part = "val" if args.validation else "test"
 
+    quadrants = list(QUADRANTS) if args.quadrants == ["all"] else args.quadrants
+    splits = [
+        (split, quadrant)
+        for split in args.splits
+        for quadrant in (quadrants if split == "quadrant" else [QUADRANTS[0]])
+    ]
     configs_list = [
         make_config(
             task,
@@ -71,10 +88,11 @@ def main() -> None:
             threads=args.threads,
             device=args.device,
             validation=args.validation,
+            quadrant=quadrant,
             **overrides,
         )
-        for task, split, seed in itertools.product(
-            args.tasks, args.splits, range(args.first_seed, args.first_seed + args.seeds)
+        for task, (split, quadrant), seed in itertools.product(
+            args.tasks, splits, range(args.first_seed, args.first_seed + args.seeds)
         )
     ]
     configs = {cfg.name: cfg for cfg in configs_list}
@@ -86,9 +104,14 @@ def main() -> None:
 
     run_grid(args.out, configs, jobs=args.jobs, on_done=done)
     results: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    records = []
     for name, cfg in configs.items():
         result = read_json(Path(args.out, "runs", name, "result.json"))
-        results[f"{cfg.task}/{cfg.split}"].append(result)
+        where = f"{cfg.split}-{cfg.quadrant}" if cfg.split == "quadrant" else cfg.split
+        results[f"{cfg.task}/{where}"].append(result)
+        records.append(record(result))
+    if args.records:
+        write_json(args.records, {"settings": overrides, "judged": part, "runs": records})
     seeds = sorted({c.seed for c in configs.values()})
     print(f"\nsettings {overrides or 'recipe'}; judged on {part}; seeds {seeds}")
     print(
@@ -108,6 +131,27 @@ def main() -> None:
         print(
             f"| {cell} | {solved}/{len(runs)} | {ever}/{len(runs)} | {worst:.4f} | {slowest_txt} |"
         )
+
+
+def record(result: dict[str, Any]) -> dict[str, Any]:
+    """One run's final numbers, flat, as the committed count files hold them."""
+    cfg, final = result["config"], result["final"]
+    return {
+        "task": cfg["model"]["task"],
+        "model": cfg["model"]["kind"],
+        "split": cfg["split"],
+        "quadrant": cfg["quadrant"] if cfg["split"] == "quadrant" else None,
+        "seed": cfg["seed"],
+        "train": final.get("train"),
+        "val": final.get("val"),
+        "test": final.get("test"),
+        "time_to_target_s": final["time_to_target_s"],
+        "held_target": final["held_target"],
+        "train_time_s": result["wall_time_s"],
+        "epochs_run": result["epochs_run"],
+        "threads": cfg["threads"],
+        "flush_denormal": cfg["flush_denormal"],
+    }
 
 
 def time_to_target(history: list[dict[str, Any]], task: Any, part: str) -> float | None:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from coordconv.experiments.data import SPLITS, TASKS
+from coordconv.experiments.data import QUADRANTS, SPLITS, TASKS
 from coordconv.experiments.models import KINDS
 
 app = typer.Typer(
@@ -30,6 +30,9 @@ console = Console(stderr=True)
 TaskName = Enum("TaskName", {name: name for name in TASKS}, type=str)  # type: ignore[misc]
 ModelName = Enum("ModelName", {name: name for name in KINDS}, type=str)  # type: ignore[misc]
 SplitName = Enum("SplitName", {name: name for name in SPLITS}, type=str)  # type: ignore[misc]
+QuadrantName = Enum("QuadrantName", {name: name for name in QUADRANTS}, type=str)  # type: ignore[misc]
+QUADRANT_HELP = "the quadrant split's held-out quadrant (y grows downward)"
+DEFAULT_QUADRANT = QuadrantName(QUADRANTS[0])
 
 
 def _progress() -> Progress:
@@ -87,6 +90,7 @@ def train(
     model: Annotated[ModelName, typer.Option(help="the paper's conv baseline or CoordConv")],
     split: Annotated[SplitName, typer.Option(help="uniform (random 80/20) or quadrant")],
     out: Annotated[Path, typer.Option(help="run folder (checkpoint.pt, result.json)")],
+    quadrant: Annotated[QuadrantName, typer.Option(help=QUADRANT_HELP)] = DEFAULT_QUADRANT,
     epochs: Annotated[int | None, typer.Option(help="epochs (default: the recipe's)")] = None,
     seed: Annotated[int, typer.Option(help="model init and batch order")] = 0,
     batch_size: Annotated[int | None, typer.Option(help="batch size")] = None,
@@ -145,6 +149,7 @@ def train(
             seed=seed,
             threads=threads,
             device=device,
+            quadrant=quadrant.value,
             **overrides,
         )
     except ValueError as err:
@@ -200,6 +205,7 @@ def sweep(
     model: Annotated[ModelName, typer.Option(help="which arm: conv, coordconv, mlp, conv-tiled")],
     split: Annotated[SplitName, typer.Option(help="uniform or quadrant")],
     out: Annotated[Path, typer.Option(help="sweep folder (sweep.json, trials/, final/)")],
+    quadrant: Annotated[QuadrantName, typer.Option(help=QUADRANT_HELP)] = DEFAULT_QUADRANT,
     budget_min: Annotated[
         float, typer.Option(help="CPU-minutes of training for the whole sweep (all trials)")
     ] = 10.0,
@@ -235,6 +241,7 @@ def sweep(
                 resume=resume,
                 canvas=canvas,
                 square=square,
+                quadrant=quadrant.value,
                 on_progress=_sweep_progress(bar, job),
             )
         except (SweepDependencyError, SweepInterrupted, FileExistsError, ValueError) as err:
@@ -269,6 +276,7 @@ def reproduce(
     first_seed: Annotated[
         int, typer.Option(help="seeds run from here (0-9 tuned the recipes: keep them out)")
     ] = 100,
+    quadrant: Annotated[QuadrantName, typer.Option(help=QUADRANT_HELP)] = DEFAULT_QUADRANT,
     overwrite: Annotated[
         bool, typer.Option(help="re-run runs in --out that were made with other settings")
     ] = False,
@@ -303,7 +311,14 @@ def reproduce(
     mode = "quick" if quick else "full"
     common = {k: v for k, v in dict(canvas=canvas, epochs=epochs).items() if v is not None}
     try:
-        configs = grid(mode, seeds, threads=threads_per_job(jobs), first_seed=first_seed, **common)
+        configs = grid(
+            mode,
+            seeds,
+            threads=threads_per_job(jobs),
+            first_seed=first_seed,
+            quadrant=quadrant.value,
+            **common,
+        )
     except ValueError as err:
         _fail(str(err))
     started = time.perf_counter()

@@ -151,16 +151,68 @@ def test_validation_split_partitions_the_training_part(kind):
         other = validation_split(data, kind, train_idx, seed=4)[1]
         assert not torch.equal(other, val)
     else:
-        centres = data.centres[val]
-        x, y = centres[:, 0], centres[:, 1]
-        assert len(val) == 264
-        assert bool((((x > 48) & (y < 16)) | ((x < 16) & (y > 48))).all())
-        fit_xy = data.centres[fit]
-        # every x and y of the validation blocks occurs in fitting data, never jointly
-        assert set(x.tolist()) <= set(fit_xy[:, 0].tolist())
-        assert set(y.tolist()) <= set(fit_xy[:, 1].tolist())
-        pairs = {tuple(c) for c in fit_xy.tolist()}
-        assert not any(tuple(c) in pairs for c in centres.tolist())
+        assert len(val) == 496  # the default band: x > 24 and y > 24, minus the test quadrant
+        x, y = data.centres[val, 0], data.centres[val, 1]
+        assert bool(((x > 24) & (y > 24) & ~((x > 32) & (y > 32))).all())
+
+
+def test_corner_rule_stays_an_option():
+    from coordconv.experiments.data import validation_split
+
+    data = NotSoClevr()
+    train_idx, _ = make_split(data, "quadrant")
+    _, val = validation_split(data, "quadrant", train_idx, rule="corners")
+    centres = data.centres[val]
+    x, y = centres[:, 0], centres[:, 1]
+    assert len(val) == 264
+    assert bool((((x > 48) & (y < 16)) | ((x < 16) & (y > 48))).all())
+    with pytest.raises(ValueError, match="validation rule"):
+        validation_split(data, "quadrant", train_idx, rule="diagonal")
+
+
+SIGNATURE = {  # functions of the centre whose held-out values a model must extrapolate to
+    "x": lambda c: c[:, 0],
+    "y": lambda c: c[:, 1],
+    "x+y": lambda c: c[:, 0] + c[:, 1],
+    "x-y": lambda c: c[:, 0] - c[:, 1],
+    "min": lambda c: np.minimum(c[:, 0], c[:, 1]),
+    "max": lambda c: np.maximum(c[:, 0], c[:, 1]),
+}
+
+
+def extrapolates(seen: np.ndarray, held: np.ndarray) -> dict[str, int]:
+    """Per function: how many of its values on ``held`` centres never occur on ``seen`` ones
+    (an independent NumPy computation of the table in the quadrant-validation issue)."""
+    return {
+        name: len(set(f(held).tolist()) - set(f(seen).tolist())) for name, f in SIGNATURE.items()
+    }
+
+
+@pytest.mark.parametrize("quadrant", ["bottom-right", "bottom-left", "top-right", "top-left"])
+@pytest.mark.parametrize(("canvas", "square"), [(64, 9), (16, 3), (32, 5)])
+def test_band_validation_has_the_tests_extrapolation_signature(quadrant, canvas, square):
+    """Fit -> val asks for the same kind of extrapolation as train -> test: the same functions of
+    the centre take values never seen in the part the model learns from; and the parts are
+    disjoint and cover every centre, for every held-out quadrant."""
+    from coordconv.experiments.data import validation_split
+
+    data = NotSoClevr(canvas, square)
+    train_idx, test_idx = make_split(data, "quadrant", quadrant=quadrant)
+    fit, val = validation_split(data, "quadrant", train_idx, quadrant=quadrant)
+    parts = [set(p.tolist()) for p in (fit, val, test_idx)]
+    assert sum(map(len, parts)) == len(data) and set.union(*parts) == set(range(len(data)))
+    c = data.centres.numpy()
+    test_sig = extrapolates(c[train_idx], c[test_idx])
+    val_sig = extrapolates(c[fit], c[val])
+    assert {k for k, n in test_sig.items() if n} == {k for k, n in val_sig.items() if n}
+    # the held-out corner lies beyond the training values of a diagonal (x+y or x-y)
+    assert test_sig["x+y"] or test_sig["x-y"]
+    if (canvas, quadrant) == (64, "bottom-right"):  # the issue's numbers
+        assert (test_sig["x+y"], test_sig["min"]) == (27, 27)
+        assert (val_sig["x+y"], val_sig["min"], len(val)) == (8, 8, 496)
+        corners = validation_split(data, "quadrant", train_idx, rule="corners")
+        corner_sig = extrapolates(c[corners[0]], c[corners[1]])
+        assert {k for k, n in corner_sig.items() if n} == {"x-y"}  # blind to the test's failure
 
 
 def test_validation_split_errors():

@@ -13,14 +13,13 @@ import pytest
 
 from coordconv.experiments.fair import ARM_ORDER, run_fair
 from coordconv.experiments.io import write_json
+from coordconv.experiments.selection import select_trial
 from coordconv.experiments.sweep import (
     SEARCH_SPACES,
-    SELECTION,
     SweepDependencyError,
     _Budget,
     _import_tune,
     run_sweep,
-    select_trial,
 )
 from coordconv.experiments.train import MODEL_KEYS, TrainConfig, make_config
 
@@ -45,18 +44,6 @@ def test_conv_baselines_sample_the_official_grid():
     assert space["weight_decay"] == [0.0, 1e-3, 1e-2] and space["kernel"] == [2, 3, 4]
     assert space["width"] == [1, 2, 3] and space["batch_size"] == [16, 32]
     assert max(space["epochs"]) == 1000 and "step" in space["lr_schedule"]
-
-
-def test_selection_takes_the_best_validation_and_ties_go_to_the_cheaper():
-    trials = [
-        {"id": "a", "val": {"accuracy": 0.9}, "train_time_s": 1.0},
-        {"id": "b", "val": {"accuracy": 1.0}, "train_time_s": 9.0},
-        {"id": "c", "val": {"accuracy": 1.0}, "train_time_s": 3.0},
-    ]
-    assert select_trial(trials, "accuracy", "max")["id"] == "c"
-    assert select_trial(trials, "accuracy", "min")["id"] == "a"
-    with pytest.raises(ValueError, match="no trial"):
-        select_trial([], "accuracy", "max")
 
 
 def test_budget_reads_the_trials_again_after_a_phase(tmp_path):
@@ -108,8 +95,7 @@ def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
     assert saved == summary and saved["final_done"]
     assert {"task", "model", "split", "metric", "budget_s", "search_space", "trials"} <= set(saved)
     assert saved["spent_s"] >= saved["budget_s"] or len(saved["trials"]) == 4
-    metric, mode = SELECTION["classification"]
-    assert saved["selected"] == select_trial(saved["trials"], metric, mode)["id"]
+    assert saved["selected"] == select_trial(saved["trials"], "classification")["id"]
     for trial in saved["trials"]:
         result = json.loads((out / "trials" / trial["id"] / "result.json").read_text())
         # a trial never evaluates test (nor train): nothing of test can reach the selection

@@ -290,3 +290,24 @@ def test_configs_flush_by_default_and_old_results_read_as_not_flushed():
     saved = asdict(_config())
     del saved["flush_denormal"]  # a result.json written before the setting existed
     assert TrainConfig.from_dict(saved).flush_denormal is False
+
+
+@pytest.mark.parametrize("quadrant", ["bottom-right", "bottom-left", "top-right", "top-left"])
+def test_a_run_holds_out_the_quadrant_it_is_given(tmp_path, quadrant):
+    from coordconv.experiments.data import NotSoClevr, make_split, validation_split
+
+    cfg = _config(split="quadrant", quadrant=quadrant, epochs=1, validation=True)
+    assert cfg.name.endswith(
+        f"-quadrant-{quadrant}-s0" if quadrant != "bottom-right" else "-quadrant-s0"
+    )
+    result = train(cfg, tmp_path)
+    assert result["config"]["quadrant"] == quadrant
+    assert result["config"]["validation_rule"] == "band"
+    data = NotSoClevr(16, 3)
+    train_idx, test_idx = make_split(data, "quadrant", quadrant=quadrant)
+    examples = np.load(tmp_path / "examples.npz")
+    assert examples["is_test"].nonzero()[0].tolist() == test_idx.tolist()
+    _, val_idx = validation_split(data, "quadrant", train_idx, quadrant=quadrant)
+    assert examples["is_val"].nonzero()[0].tolist() == val_idx.tolist()
+    with pytest.raises(ValueError, match="quadrant must be one of"):
+        _config(split="quadrant", quadrant="middle")

@@ -20,6 +20,7 @@ __all__ = [
     "QUADRANTS",
     "SPLITS",
     "TASKS",
+    "VALIDATION_RULES",
     "NotSoClevr",
     "TaskDataset",
     "make_split",
@@ -165,18 +166,43 @@ def make_split(
     return torch.nonzero(~is_test).flatten(), torch.nonzero(is_test).flatten()
 
 
-def validation_mask(dataset: NotSoClevr) -> Tensor:
-    """``(N,)`` bool: the quadrant split's validation centres, the two far corner blocks of the
-    training quadrants: top-right ``x > 3/4 canvas, y < 1/4 canvas`` and bottom-left
-    ``x < 1/4 canvas, y > 3/4 canvas`` (132 + 132 = 264 centres on the default 64 canvas).
+VALIDATION_RULES = ("band", "corners")
+BAND = 3 / 8  # the band's threshold as a share of the canvas: 24 on the default 64 canvas
 
-    Like the held-out bottom-right quadrant they sit at the canvas' edge, and every ``x`` and every
-    ``y`` of them occurs in the fitting data, never jointly: the blocks measure extrapolation to
-    unseen *combinations* of coordinates, as the test quadrant does.
+
+def _toward(values: Tensor, side: str, threshold: float, canvas: int) -> Tensor:
+    """``values > threshold`` toward the high side (bottom, right), mirrored toward the low."""
+    return values > threshold if side in ("bottom", "right") else values < canvas - threshold
+
+
+def validation_mask(
+    dataset: NotSoClevr, quadrant: str = "bottom-right", rule: str = "band"
+) -> Tensor:
+    """``(N,)`` bool: the quadrant split's validation centres, inside its training part.
+
+    * ``"band"`` (default): the held-out quadrant's shape one step inside the training part, the
+      centres beyond ``3/8 canvas`` toward the held-out corner that are not held out (for
+      ``bottom-right``: ``x > 24 and y > 24``, minus the test quadrant; 496 centres on 64/9).
+      It has the test's *extrapolation signature*: the held-out bottom-right quadrant shows
+      values of ``min(x, y)`` and ``x + y`` that training never shows, and so does the band
+      against the fitting part, while every ``x``, ``y`` and ``x - y`` of either occurs in the part
+      it is fitted on (top-left: ``max(x, y)`` and ``x + y``; bottom-left and top-right: ``x - y``
+      alone). ``tests/experiments/test_data.py`` checks it for every quadrant.
+    * ``"corners"`` (the rule before): the two far corner blocks of the training quadrants,
+      ``x > 3/4 canvas, y < 1/4 canvas`` and ``x < 1/4 canvas, y > 3/4 canvas`` (264 centres on
+      64/9). They extrapolate in ``x - y`` instead, so they stay blind to the test's failure.
     """
+    if rule not in VALIDATION_RULES:
+        raise ValueError(f"validation rule must be one of {VALIDATION_RULES}, got {rule!r}")
     x, y = dataset.centres[:, 0].double(), dataset.centres[:, 1].double()
-    low, high = dataset.canvas / 4, 3 * dataset.canvas / 4
-    return ((x > high) & (y < low)) | ((x < low) & (y > high))
+    canvas = dataset.canvas
+    if rule == "corners":
+        low, high = canvas / 4, 3 * canvas / 4
+        return ((x > high) & (y < low)) | ((x < low) & (y > high))
+    vertical, horizontal = quadrant.split("-")
+    threshold = BAND * canvas
+    near = _toward(y, vertical, threshold, canvas) & _toward(x, horizontal, threshold, canvas)
+    return near & ~quadrant_mask(dataset, quadrant)
 
 
 def validation_split(
@@ -186,6 +212,8 @@ def validation_split(
     *,
     fraction: float = 0.2,
     seed: int = 0,
+    quadrant: str = "bottom-right",
+    rule: str = "band",
 ) -> tuple[Tensor, Tensor]:
     """Split a split's training part into ``(fit_idx, val_idx)``: sorted, disjoint, covering it.
 
@@ -196,17 +224,19 @@ def validation_split(
         dataset: the examples.
         kind: the split ``train_idx`` comes from: ``"uniform"`` draws a seeded random
             ``round(fraction * len(train_idx))`` of the training examples (502 of 2509 at the
-            defaults); ``"quadrant"`` takes the corner blocks of :func:`validation_mask`
-            (``fraction`` and ``seed`` are not used: the rule is fixed).
+            defaults); ``"quadrant"`` takes :func:`validation_mask` (``fraction`` and ``seed``
+            are not used: the rule is fixed).
         train_idx: the training indices of :func:`make_split`.
         fraction: uniform only: the share of ``train_idx`` that goes to validation.
         seed: uniform only: seeds the ``torch.Generator`` of the draw.
+        quadrant: quadrant only: the held-out quadrant ``train_idx`` was split from.
+        rule: quadrant only: ``"band"`` (default) or ``"corners"`` (see :func:`validation_mask`).
 
     Example:
         >>> data = NotSoClevr()
         >>> train_idx, _ = make_split(data, "quadrant")
         >>> [len(i) for i in validation_split(data, "quadrant", train_idx)]
-        [2143, 264]
+        [1911, 496]
     """
     train_idx = train_idx.long()
     if kind == "uniform":
@@ -218,7 +248,9 @@ def validation_split(
             torch.randperm(len(train_idx), generator=generator)[: round(fraction * len(train_idx))]
         ] = True
     elif kind == "quadrant":
-        in_val = validation_mask(dataset)[train_idx]
+        if quadrant not in QUADRANTS:
+            raise ValueError(f"quadrant must be one of {QUADRANTS}, got {quadrant!r}")
+        in_val = validation_mask(dataset, quadrant, rule)[train_idx]
     else:
         raise ValueError(f"split kind must be one of {SPLITS}, got {kind!r}")
     if bool(in_val.all()) or not bool(in_val.any()):

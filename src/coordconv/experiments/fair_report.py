@@ -26,7 +26,7 @@ from coordconv.experiments.fair import ARM_ORDER
 from coordconv.experiments.io import read_json, write_json
 from coordconv.experiments.models import build_model, count_params
 from coordconv.experiments.report import write_report
-from coordconv.experiments.sweep import select_trial
+from coordconv.experiments.selection import select_trial
 from coordconv.experiments.tasks import get_task
 from coordconv.experiments.train import TrainConfig, load_checkpoint
 from coordconv.experiments.verdicts import PAPER, fair_verdict
@@ -137,11 +137,7 @@ def _selection_path(summary: dict[str, Any]) -> list[tuple[float, str]]:
     spent, best = 0.0, None
     for trial in summary["trials"]:
         spent += trial["train_time_s"]
-        best = (
-            trial
-            if best is None
-            else select_trial([best, trial], summary["metric"], summary["mode"])
-        )
+        best = trial if best is None else select_trial([best, trial], summary["task"])
         path.append((spent, best["id"]))
     return path
 
@@ -231,8 +227,9 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         f"**{budget:g} CPU-minutes of training** (trials on one thread each; evaluation not "
         f"counted), random search over its search space (`sweep.SEARCH_SPACES`) with ASHA early "
         f"stopping on the validation metric (grace 2 epochs, reduction factor 3). Trials fit on "
-        f"the training part minus its validation part and never evaluate test. The trial with "
-        f"the best validation metric (ties: the cheaper) was retrained on the whole training part "
+        f"the training part minus its validation part and never evaluate test. The trial that "
+        f"validation selects (`selection.select_trial`: at the target on validation, then the best "
+        f"validation metric, then the lowest validation loss) was retrained on the whole training part "
         f"for {settings['final_seeds']} fresh seeds (100+), stopping at the epoch the trial "
         f"reached; only those runs are scored on test (**test** below, mean ± std over seeds; "
         f"**solved**: seeds with train and test at the target).",

@@ -76,15 +76,18 @@ def grid(
     seeds: int | None = None,
     threads: int = 2,
     first_seed: int = FIRST_SEED,
+    quadrant: str = "bottom-right",
     **common: Any,
 ) -> dict[str, TrainConfig]:
     """Run name -> config for every cell and seed of ``mode`` (``common`` overrides all runs);
-    seeds ``first_seed, first_seed + 1, ...``."""
+    seeds ``first_seed, first_seed + 1, ...``; the quadrant split holds out ``quadrant``."""
     runs = {}
     for task, model, split, seed in itertools.product(
         TASKS, PAPER_KINDS, SPLITS, _seeds(MODES, mode, seeds, first_seed)
     ):
         overrides = {**MODES[mode]["overrides"].get((task, model), {}), **common}
+        if split == "quadrant":
+            overrides["quadrant"] = quadrant
         cfg = make_config(task, model, split, seed=seed, threads=threads, **overrides)
         runs[cfg.name] = cfg
     return runs

@@ -4,7 +4,8 @@
 each as an ordinary run of the engine in ``DIR/trials/<id>/`` (fitting on the training part minus
 its validation part; validation is the only split a trial evaluates), stops poor trials early with
 ASHA on the validation metric, and stops the whole sweep when the trials' training time adds up to
-the budget. The trial with the best validation metric is selected (ties: the cheaper trial), then
+the budget. ``selection.select_trial`` picks the trial (at the target on validation, then the best
+validation metric, then the lowest validation loss; ties: the first started), which is then
 retrained on the whole training part for fresh seeds in ``DIR/final/``; only those runs are scored
 on test. Everything lands in ``DIR/sweep.json``.
 
@@ -33,6 +34,7 @@ from typing import Any
 
 from coordconv.experiments.io import read_json, write_json
 from coordconv.experiments.reproduce import FIRST_SEED, run_grid
+from coordconv.experiments.selection import SELECTION, select_trial
 from coordconv.experiments.tasks import get_task
 from coordconv.experiments.train import TrainConfig, make_config, train, versions
 
@@ -46,13 +48,6 @@ __all__ = [
     "run_sweep",
     "select_trial",
 ]
-
-# What a sweep maximises (or minimises) on validation, per task.
-SELECTION: dict[str, tuple[str, str]] = {
-    "classification": ("accuracy", "max"),
-    "regression": ("mean_pixel_error", "min"),  # graded, unlike exact-pixel accuracy
-    "rendering": ("iou", "max"),
-}
 
 ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 3}
 
@@ -158,14 +153,6 @@ def load_trials(out: str | Path) -> list[dict[str, Any]]:
             }
         )
     return trials
-
-
-def select_trial(trials: list[dict[str, Any]], metric: str, mode: str) -> dict[str, Any]:
-    """The trial with the best ``val[metric]``; ties go to the trial with less training time."""
-    if not trials:
-        raise ValueError("no trial finished an epoch: raise the budget or --max-trials")
-    sign = -1.0 if mode == "max" else 1.0
-    return min(trials, key=lambda t: (sign * t["val"][metric], t["train_time_s"]))
 
 
 def _trial_id(name: str) -> str:
@@ -341,6 +328,7 @@ def run_sweep(
     resume: bool = False,
     canvas: int | None = None,
     square: int | None = None,
+    quadrant: str = "bottom-right",
     on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Sweep one cell into ``out`` (see the module doc) and return what ``out/sweep.json`` holds.
@@ -361,6 +349,8 @@ def run_sweep(
     sizes = {k: v for k, v in dict(canvas=canvas, square=square).items() if v is not None}
     base: dict[str, Any] = dict(task=task, kind=kind, split=split, seed=seed, threads=1)
     base.update(validation=True, trial=True, **sizes)
+    if split == "quadrant":
+        base["quadrant"] = quadrant
     make_config(**base)  # a bad cell or size fails here, not inside Ray
 
     ray, tune = _import_tune()
@@ -450,11 +440,12 @@ def run_sweep(
     cores = int(ray.cluster_resources().get("CPU", 1))
 
     trials = load_trials(out)
-    selected = select_trial(trials, metric, mode)
+    selected = select_trial(trials, task)
     summary: dict[str, Any] = {
         "task": task,
         "model": kind,
         "split": split,
+        "quadrant": quadrant if split == "quadrant" else None,
         "metric": metric,
         "mode": mode,
         "budget_s": budget.budget_s,

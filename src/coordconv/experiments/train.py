@@ -22,7 +22,9 @@ from torch import Tensor, nn
 
 import coordconv
 from coordconv.experiments.data import (
+    QUADRANTS,
     SPLITS,
+    VALIDATION_RULES,
     NotSoClevr,
     make_split,
     task_tensors,
@@ -100,10 +102,12 @@ class TrainConfig:
 
     model: ModelConfig = field(default_factory=lambda: ModelConfig("classification", "coordconv"))
     split: str = "uniform"  # uniform | quadrant
+    quadrant: str = "bottom-right"  # the quadrant split's held-out quadrant (data.QUADRANTS)
     seed: int = 0  # model initialisation and batch order
     split_seed: int = 0  # the uniform split's draw (shared by all models, so they see one split)
     test_fraction: float = 0.2  # uniform split: fraction held out
     validation: bool = False  # fit on the training part minus a validation part, report `val`
+    validation_rule: str = "band"  # quadrant: band (the test's extrapolation) | corners (before)
     square: int = 9  # Not-so-Clevr square side (odd); the canvas side is the model's
     canvases: int = 5000  # digits: canvases drawn (fit / val / test 60 / 20 / 20 %)
     centre_output: bool = False  # regression: start with outputs centred on 0 (data-dependent init)
@@ -129,6 +133,12 @@ class TrainConfig:
             raise TypeError(f"model must be a ModelConfig, got {type(self.model).__name__}")
         if self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if self.quadrant not in QUADRANTS:
+            raise ValueError(f"quadrant must be one of {QUADRANTS}, got {self.quadrant!r}")
+        if self.validation_rule not in VALIDATION_RULES:
+            raise ValueError(
+                f"validation_rule must be one of {VALIDATION_RULES}, got {self.validation_rule!r}"
+            )
         if self.lr_schedule not in ("constant", "cosine", "step"):
             raise ValueError(
                 f"lr_schedule must be 'constant', 'cosine' or 'step', got {self.lr_schedule!r}"
@@ -167,8 +177,12 @@ class TrainConfig:
 
     @property
     def name(self) -> str:
-        """The run's name in a grid: ``<task>-<kind>-<split>-s<seed>``."""
-        return f"{self.task}-{self.kind}-{self.split}-s{self.seed}"
+        """The run's name in a grid: ``<task>-<kind>-<split>-s<seed>``; a quadrant split other
+        than the default bottom-right one names it: ``...-quadrant-top-left-s120``."""
+        split = self.split
+        if split == "quadrant" and self.quadrant != "bottom-right":
+            split = f"quadrant-{self.quadrant}"
+        return f"{self.task}-{self.kind}-{split}-s{self.seed}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -180,8 +194,10 @@ class TrainConfig:
                 "a run config needs a 'model' table with the ModelConfig fields "
                 f"{sorted(MODEL_KEYS)}; got {model!r}"
             )
-        # result.json files written before the setting existed come from runs that did not flush
+        # result.json files written before these settings existed: runs that did not flush and
+        # validated a quadrant split on the corner blocks
         settings.setdefault("flush_denormal", False)
+        settings.setdefault("validation_rule", "corners")
         for where, given, known in (
             ("config", settings, {f.name for f in fields(cls)} - {"model"}),
             ("model config", model, MODEL_KEYS),
@@ -209,7 +225,8 @@ def make_config(task: str, kind: str, split: str, **overrides: Any) -> TrainConf
     }
     model = {k: v for k, v in settings.items() if k in MODEL_KEYS}
     rest = {k: v for k, v in settings.items() if k not in MODEL_KEYS}
-    rest.setdefault("flush_denormal", True)  # from_dict reads a missing one as an old run's
+    for name in ("flush_denormal", "validation_rule"):  # from_dict reads missing ones as old
+        rest.setdefault(name, getattr(TrainConfig, name))
     return TrainConfig.from_dict(
         {"model": {**model, "task": task, "kind": kind}, "split": split, **rest}
     )
@@ -395,11 +412,18 @@ def load_data(cfg: TrainConfig) -> RunData:
         return RunData(digits.images, digits.targets(), fit_idx, val_idx, test_idx, extras)
     data = NotSoClevr(cfg.canvas, cfg.square)
     train_idx, test_idx = make_split(
-        data, cfg.split, test_fraction=cfg.test_fraction, seed=cfg.split_seed
+        data, cfg.split, test_fraction=cfg.test_fraction, seed=cfg.split_seed, quadrant=cfg.quadrant
     )
     fit_idx, val_idx = train_idx, test_idx[:0]
     if cfg.validation:
-        fit_idx, val_idx = validation_split(data, cfg.split, train_idx, seed=cfg.split_seed)
+        fit_idx, val_idx = validation_split(
+            data,
+            cfg.split,
+            train_idx,
+            seed=cfg.split_seed,
+            quadrant=cfg.quadrant,
+            rule=cfg.validation_rule,
+        )
     return RunData(*task_tensors(data, cfg.task), fit_idx, val_idx, test_idx)
 
 

@@ -1,0 +1,62 @@
+"""One rule for every choice made on validation: recipe candidates and sweep trials alike.
+
+A candidate is scored on validation by one run (a sweep trial) or by several seeds (a recipe
+candidate). The best has, in order: the most seeds at the task's target, then the best mean
+selection metric (``SELECTION``), then the lowest mean validation loss; exact ties go to the
+candidate given first. The loss breaks ties the metrics cannot see: two configurations at 100%
+validation accuracy can sit at losses of 0.004 and 1.19, and only the first is far from the edge.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from coordconv.experiments.tasks import TASK_SPECS
+
+__all__ = ["SELECTION", "select", "select_trial", "selection_key"]
+
+# What a choice maximises (or minimises) on validation, per task, after the target count.
+SELECTION: dict[str, tuple[str, str]] = {
+    "classification": ("accuracy", "max"),
+    "regression": ("mean_pixel_error", "min"),  # graded, unlike exact-pixel accuracy
+    "rendering": ("iou", "max"),
+}
+
+Candidate = TypeVar("Candidate")
+
+
+def selection_key(task: str, vals: Sequence[dict[str, float]]) -> tuple[float, float, float]:
+    """The sort key (smaller is better) of a candidate's validation metrics, one dict per seed:
+    ``(-seeds at target, -+mean metric, mean loss)``."""
+    if not vals:
+        raise ValueError("a candidate needs at least one validation result")
+    metric, mode = SELECTION[task]
+    sign = -1.0 if mode == "max" else 1.0
+    at_target = sum(TASK_SPECS[task].reached(v) for v in vals)
+    return (
+        -float(at_target),
+        sign * statistics.fmean(v[metric] for v in vals),
+        statistics.fmean(v["loss"] for v in vals),
+    )
+
+
+def select(
+    candidates: Sequence[Candidate],
+    task: str,
+    vals: Callable[[Candidate], Sequence[dict[str, float]]],
+) -> Candidate:
+    """The best of ``candidates`` under :func:`selection_key` (ties: the first given);
+    ``vals(candidate)`` gives its validation metrics, one dict per seed."""
+    if not candidates:
+        raise ValueError("nothing to select from: no candidate finished an evaluation")
+    return min(candidates, key=lambda c: selection_key(task, vals(c)))
+
+
+def select_trial(trials: Sequence[dict[str, Any]], task: str) -> dict[str, Any]:
+    """The sweep trial the rule selects (each trial holds its final ``val`` metrics); ties go
+    to the trial that started first."""
+    if not trials:
+        raise ValueError("no trial finished an epoch: raise the budget or --max-trials")
+    return select(trials, task, lambda trial: [trial["val"]])
