@@ -251,6 +251,19 @@ class _Watch:
             self.spent = {t["id"]: t["train_time_s"] for t in done}
         self.val[_trial_id(trial_id)] = result[f"val_{self.metric}"]
         self.spent[_trial_id(trial_id)] = result["train_time_s"]
+        self._show()
+
+    def settle(self, trials: list[dict[str, Any]]) -> None:
+        """Show the finished trials' numbers as saved: a trial stopped by the budget may have
+        trained (and saved) one more epoch whose result Ray never delivered."""
+        if self.hook is not None and trials:
+            self.val = {t["id"]: t["val"][self.metric] for t in trials}
+            self.spent = {t["id"]: t["train_time_s"] for t in trials}
+            self._show()
+
+    def _show(self) -> None:
+        if self.hook is None or not self.val:
+            return
         best = (max if self.mode == "max" else min)(self.val.values())
         self.hook(
             {
@@ -440,6 +453,7 @@ def run_sweep(
     cores = int(ray.cluster_resources().get("CPU", 1))
 
     trials = load_trials(out)
+    watch.settle(trials)
     selected = select_trial(trials, task)
     summary: dict[str, Any] = {
         "task": task,
