@@ -6,7 +6,7 @@ choice between candidates by the one selection rule.
 
 A table row per cell (task, split, held-out quadrant): seeds whose train *and* judged metrics
 (test for counts, val for tuning) meet the task's target after the last epoch, the judged target
-metric (worst / median), time to target and training time. ``--choose`` pools each candidate
+metric (worst / median), time to target (train and test; counts only) and training time. ``--choose`` pools each candidate
 file's runs per task and applies ``selection.select`` (files in the order given: ties go to
 the first).
 """
@@ -55,14 +55,16 @@ def table(judged: str, runs: list[dict[str, Any]]) -> str:
         metric = task.target_metric
         solved = sum(task.reached(r["train"]) and task.reached(r[judged]) for r in group)
         values = [r[judged][metric] for r in group]
+        # the engine's time to target judges train and test: shown for counts only
         times = [r["time_to_target_s"] for r in group if r["time_to_target_s"] is not None]
+        time_text = f"{_range(times)} ({len(times)}/{len(group)})" if judged == "test" else "—"
         seeds = sorted(r["seed"] for r in group)
         shown = f"{min(values):.2%} / {statistics.median(values):.2%}"
         if metric == "iou":
             shown = f"{min(values):.4f} / {statistics.median(values):.4f}"
         lines.append(
             f"| {name} | {seeds[0]}-{seeds[-1]} ({len(seeds)}) | **{solved}/{len(group)}** "
-            f"| {shown} | {_range(times)} ({len(times)}/{len(group)}) "
+            f"| {shown} | {time_text} "
             f"| {_range([r['train_time_s'] for r in group])} |"
         )
     return "\n".join(lines)

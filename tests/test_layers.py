@@ -228,9 +228,31 @@ def test_bad_input_messages() -> None:
         cc.CoordConv2d(3, 5, 2, coord_kernel_size=1)
 
 
-def test_extra_repr_shows_options() -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        torch.zeros(2, 3),  # wrong rank
+        torch.zeros(1, 4, 8, 8),  # wrong channel count
+        torch.zeros(1, 3, 8, 8, dtype=torch.long),  # not floating
+        torch.zeros(1, 3, 2, 8),  # smaller than the kernel
+    ],
+)
+def test_bad_input_is_a_runtime_error_as_from_the_plain_layer(bad: torch.Tensor) -> None:
+    """Code written for nn.Conv2d (``except RuntimeError``) still catches our clear errors."""
+    with pytest.raises(RuntimeError):
+        nn.Conv2d(3, 5, 3)(bad)
+    with pytest.raises(RuntimeError) as caught:
+        cc.CoordConv2d(3, 5, 3)(bad)
+    assert isinstance(caught.value, (cc.InputShapeError, cc.InputDtypeError))
+
+
+def test_extra_repr_shows_options_and_only_non_defaults() -> None:
     text = repr(cc.CoordConv2d(3, 5, 3, with_r=True, coord_kernel_size=1))
     assert "with_r=True" in text and "coord_kernel_size=1" in text
+    plain = repr(cc.CoordConv2d(3, 5, 3))
+    assert "with_r" not in plain and "coord_kernel_size" not in plain
+    assert repr(cc.AddCoords(2)) == "AddCoords(rank=2)"
+    assert repr(cc.AddCoords(2, with_r=True)) == "AddCoords(rank=2, with_r=True)"
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])

@@ -17,6 +17,8 @@ from coordconv.layers import (
     CoordConvTranspose1d,
     CoordConvTranspose2d,
     CoordConvTranspose3d,
+    InputDtypeError,
+    InputShapeError,
 )
 
 __version__ = "0.1.0"
@@ -29,6 +31,8 @@ __all__ = [
     "CoordConvTranspose1d",
     "CoordConvTranspose2d",
     "CoordConvTranspose3d",
+    "InputDtypeError",
+    "InputShapeError",
     "__version__",
     "convert",
     "coord_channels",

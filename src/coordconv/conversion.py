@@ -98,7 +98,7 @@ def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 1, 1))
         >>> convert(net, include="0")[0]
-        CoordConv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), with_r=False)
+        CoordConv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))
     """
     select = _selector(include)
     model = copy.deepcopy(model)

@@ -48,6 +48,8 @@ __all__ = [
     "CoordConvTranspose1d",
     "CoordConvTranspose2d",
     "CoordConvTranspose3d",
+    "InputDtypeError",
+    "InputShapeError",
 ]
 
 _MAX_CACHED = 8  # entries per cache: input sizes (grids) or weight versions (maps)
@@ -148,6 +150,15 @@ def _symbolic_grid(x: Any, rank: int, with_r: bool, dtype: torch.dtype) -> Any:
     return coords(spatial, with_r=with_r, device=x.device, dtype=dtype)[None].to(x.dtype)
 
 
+class InputShapeError(ValueError, RuntimeError):
+    """A wrong rank, channel count or too small an input. Also a ``RuntimeError``: that is what
+    the plain ``torch.nn`` layer raises for the same input, so code that catches it still works."""
+
+
+class InputDtypeError(TypeError, RuntimeError):
+    """A non-floating input (also a ``RuntimeError``, as from the plain layer)."""
+
+
 def _check_input(layer: str, x: Tensor, rank: int, channels: int | None) -> None:
     """Raise a clear error for a non-tensor, wrong rank, non-floating dtype or channel mismatch."""
     if (
@@ -162,16 +173,16 @@ def _check_input(layer: str, x: Tensor, rank: int, channels: int | None) -> None
     if not isinstance(x, Tensor):
         raise TypeError(f"{layer}: expected a Tensor of shape {expected}, got {type(x).__name__}")
     if x.dim() not in (rank + 1, rank + 2):
-        raise ValueError(
+        raise InputShapeError(
             f"{layer}: expected a {rank + 2}D input {expected}, got shape {tuple(x.shape)} "
             f"({x.dim()}D)"
         )
     if not x.is_floating_point():
-        raise TypeError(
+        raise InputDtypeError(
             f"{layer}: expected a floating-point input, got dtype {x.dtype}; "
             f"convert it first, e.g. x.float()"
         )
-    raise ValueError(
+    raise InputShapeError(
         f"{layer}: expected input of shape {expected} with {channels} channels, "
         f"got shape {tuple(x.shape)} ({x.shape[-rank - 1]} channels)"
     )
@@ -218,7 +229,7 @@ class AddCoords(_CachingModule):
         return out[0] if unbatched else out
 
     def extra_repr(self) -> str:
-        return f"rank={self.rank}, with_r={self.with_r}"
+        return f"rank={self.rank}" + (", with_r=True" if self.with_r else "")
 
 
 class _CoordConvBase(_CachingModule, _ConvNd):
@@ -449,14 +460,14 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         pad = cast(tuple[int, ...], self.padding)
         for n, p, k, d in zip(x.shape[2:], pad, self.kernel_size, self.dilation, strict=True):
             if n + 2 * p < d * (k - 1) + 1:
-                raise ValueError(
+                raise InputShapeError(
                     f"{type(self).__name__}: spatial size {tuple(x.shape[2:])} plus padding {pad} "
                     f"is smaller than the (dilated) kernel {self.kernel_size}; use a larger input "
                     f"or more padding"
                 )
 
     def extra_repr(self) -> str:
-        s = super().extra_repr() + f", with_r={self.with_r}"
+        s = super().extra_repr() + (", with_r=True" if self.with_r else "")
         if self.coord_kernel_size is not None:
             s += f", coord_kernel_size={self.coord_kernel_size}"
         return s
