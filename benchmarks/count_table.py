@@ -75,6 +75,8 @@ def choose(paths: list[Path]) -> str:
     by_task: dict[str, list[tuple[str, list[dict[str, float]]]]] = defaultdict(list)
     for path in paths:
         judged, runs = load(path)
+        if judged != "val":
+            raise SystemExit(f"{path} is judged on {judged!r}: choices are made on validation only")
         per_task: dict[str, list[dict[str, float]]] = defaultdict(list)
         for run in runs:
             per_task[run["task"]].append(run[judged])

@@ -151,6 +151,7 @@ def record(result: dict[str, Any]) -> dict[str, Any]:
         "epochs_run": result["epochs_run"],
         "threads": cfg["threads"],
         "flush_denormal": cfg["flush_denormal"],
+        "config": cfg,  # the whole run config: the recipe counted, not only the overrides
     }
 
 

@@ -47,3 +47,12 @@ def test_choose_applies_the_selection_rule_across_files(tmp_path):
     text = module.choose([first, second])
     assert "classification first: 1/2 at target" in text
     assert text.splitlines()[-1] == "classification: selected second"
+
+
+def test_choose_refuses_records_judged_on_test(tmp_path):
+    import pytest
+
+    counted = tmp_path / "counted.json"
+    write_json(counted, {"judged": "test", "runs": [_run(120, 1.0)]})
+    with pytest.raises(SystemExit, match="validation only"):
+        load_script().choose([counted])
