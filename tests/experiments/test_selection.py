@@ -50,3 +50,17 @@ def test_nothing_to_select_is_an_error():
         select([], "classification", lambda c: c)
     with pytest.raises(ValueError, match="at least one"):
         selection_key("classification", [])
+
+
+def test_older_sweeps_replay_their_own_rule():
+    """Reports of sweeps made before the rule changed select as those sweeps did."""
+    from coordconv.experiments.selection import LEGACY_RULE
+
+    trials = [
+        {"id": "sure", "val": _val(1.0, 0.004), "train_time_s": 9.0},
+        {"id": "short", "val": _val(1.0, 1.19), "train_time_s": 1.0},
+    ]
+    assert select_trial(trials, "classification", LEGACY_RULE)["id"] == "short"
+    assert select_trial(trials, "classification")["id"] == "sure"
+    with pytest.raises(ValueError, match="unknown selection rule"):
+        select_trial(trials, "classification", "by-name")

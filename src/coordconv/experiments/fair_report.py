@@ -26,7 +26,7 @@ from coordconv.experiments.fair import ARM_ORDER
 from coordconv.experiments.io import read_json, write_json
 from coordconv.experiments.models import build_model, count_params
 from coordconv.experiments.report import write_report
-from coordconv.experiments.selection import select_trial
+from coordconv.experiments.selection import LEGACY_RULE, RULES, select_trial
 from coordconv.experiments.tasks import get_task
 from coordconv.experiments.train import TrainConfig, load_checkpoint
 from coordconv.experiments.verdicts import PAPER, fair_verdict
@@ -130,14 +130,19 @@ def _cell_entry(sweep_dir: Path) -> dict[str, Any]:
     }
 
 
+def _rule(summary: dict[str, Any]) -> str:
+    """The selection rule a sweep used (older sweep.json files predate the key)."""
+    return str(summary.get("selection_rule", LEGACY_RULE))
+
+
 def _selection_path(summary: dict[str, Any]) -> list[tuple[float, str]]:
     """After each trial (start order): the tuning seconds spent so far and the id validation
     selects among the trials so far (the running best under ``select_trial``'s rule)."""
     path: list[tuple[float, str]] = []
-    spent, best = 0.0, None
+    spent, best, rule = 0.0, None, _rule(summary)
     for trial in summary["trials"]:
         spent += trial["train_time_s"]
-        best = trial if best is None else select_trial([best, trial], summary["task"])
+        best = trial if best is None else select_trial([best, trial], summary["task"], rule)
         path.append((spent, best["id"]))
     return path
 
@@ -220,6 +225,7 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
     missing = [
         f"{t}/{a}/{s}" for t in TASKS for s in SPLITS for a in ARM_ORDER if (t, a, s) not in by_cell
     ]
+    rules = "; ".join(RULES[r] for r in sorted({_rule(read_json(d / "sweep.json")) for d in done}))
     md = [
         "# The fair comparison: every arm tuned with the same budget",
         "",
@@ -228,8 +234,8 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         f"counted), random search over its search space (`sweep.SEARCH_SPACES`) with ASHA early "
         f"stopping on the validation metric (grace 2 epochs, reduction factor 3). Trials fit on "
         f"the training part minus its validation part and never evaluate test. The trial that "
-        f"validation selects (`selection.select_trial`: at the target on validation, then the best "
-        f"validation metric, then the lowest validation loss) was retrained on the whole training part "
+        f"validation selects (`selection.select_trial`: {rules}) was retrained on the whole "
+        f"training part "
         f"for {settings['final_seeds']} fresh seeds (100+), stopping at the epoch the trial "
         f"reached; only those runs are scored on test (**test** below, mean ± std over seeds; "
         f"**solved**: seeds with train and test at the target).",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from coordconv.experiments.tasks import TASK_SPECS
 
-__all__ = ["SELECTION", "select", "select_trial", "selection_key"]
+__all__ = ["LEGACY_RULE", "RULE", "RULES", "SELECTION", "select", "select_trial", "selection_key"]
 
 # What a choice maximises (or minimises) on validation, per task, after the target count.
 SELECTION: dict[str, tuple[str, str]] = {
@@ -54,9 +54,28 @@ def select(
     return min(candidates, key=lambda c: selection_key(task, vals(c)))
 
 
-def select_trial(trials: Sequence[dict[str, Any]], task: str) -> dict[str, Any]:
+# How a sweep chose, as recorded in its sweep.json (``selection_rule``): sweeps made before the
+# key existed took the best validation metric, ties to the trial with less training time.
+RULE = "target-metric-loss"
+LEGACY_RULE = "metric-then-cheaper"
+RULES = {
+    RULE: "at the target on validation, then the best validation metric, then the lowest "
+    "validation loss",
+    LEGACY_RULE: "the best validation metric, ties to the trial with less training time "
+    "(the rule of sweeps made before 2026-12-01)",
+}
+
+
+def select_trial(trials: Sequence[dict[str, Any]], task: str, rule: str = RULE) -> dict[str, Any]:
     """The sweep trial the rule selects (each trial holds its final ``val`` metrics); ties go
-    to the trial that started first."""
+    to the trial that started first. ``rule=LEGACY_RULE`` replays how older sweeps chose, so
+    their reports stay true to the selection they made."""
     if not trials:
         raise ValueError("no trial finished an epoch: raise the budget or --max-trials")
+    if rule == LEGACY_RULE:
+        metric, mode = SELECTION[task]
+        sign = -1.0 if mode == "max" else 1.0
+        return min(trials, key=lambda t: (sign * t["val"][metric], t["train_time_s"]))
+    if rule != RULE:
+        raise ValueError(f"unknown selection rule {rule!r}; known: {sorted(RULES)}")
     return select(trials, task, lambda trial: [trial["val"]])

@@ -34,7 +34,7 @@ from typing import Any
 
 from coordconv.experiments.io import read_json, write_json
 from coordconv.experiments.reproduce import FIRST_SEED, run_grid
-from coordconv.experiments.selection import SELECTION, select_trial
+from coordconv.experiments.selection import RULE, SELECTION, select_trial
 from coordconv.experiments.tasks import get_task
 from coordconv.experiments.train import TrainConfig, make_config, train, versions
 
@@ -462,6 +462,7 @@ def run_sweep(
         "quadrant": quadrant if split == "quadrant" else None,
         "metric": metric,
         "mode": mode,
+        "selection_rule": RULE,
         "budget_s": budget.budget_s,
         "spent_s": sum(t["train_time_s"] for t in trials),
         "seed": seed,
