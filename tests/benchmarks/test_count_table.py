@@ -1,18 +1,6 @@
 """benchmarks/count_table.py on hand-made records: counts, ranges, and the recipe choice."""
 
-import importlib.util
-from pathlib import Path
-
 from coordconv.experiments.io import write_json
-
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "count_table.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("count_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(seed, test, quadrant="top-left", val=None, time=3.0):
@@ -31,15 +19,17 @@ def _run(seed, test, quadrant="top-left", val=None, time=3.0):
     }
 
 
-def test_table_counts_train_and_test_at_target(tmp_path):
-    table = load_script().table("test", [_run(120, 1.0), _run(121, 0.5), _run(122, 1.0, time=7.0)])
+def test_table_counts_train_and_test_at_target(tmp_path, load_benchmark):
+    table = load_benchmark("count_table").table(
+        "test", [_run(120, 1.0), _run(121, 0.5), _run(122, 1.0, time=7.0)]
+    )
     row = table.splitlines()[2]
     assert row.startswith("| classification / quadrant top-left | 120-122 (3) | **2/3** |")
     assert "50.00% / 100.00%" in row and "3.0-7.0 s (2/3)" in row and "130.0-132.0 s" in row
 
 
-def test_choose_applies_the_selection_rule_across_files(tmp_path):
-    module = load_script()
+def test_choose_applies_the_selection_rule_across_files(tmp_path, load_benchmark):
+    module = load_benchmark("count_table")
     sure, shaky = {"accuracy": 1.0, "loss": 0.01}, {"accuracy": 0.8, "loss": 0.5}
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     write_json(first, {"judged": "val", "runs": [_run(0, 1.0, val=shaky), _run(1, 1.0, val=sure)]})
@@ -49,10 +39,10 @@ def test_choose_applies_the_selection_rule_across_files(tmp_path):
     assert text.splitlines()[-1] == "classification: selected second"
 
 
-def test_choose_refuses_records_judged_on_test(tmp_path):
+def test_choose_refuses_records_judged_on_test(tmp_path, load_benchmark):
     import pytest
 
     counted = tmp_path / "counted.json"
     write_json(counted, {"judged": "test", "runs": [_run(120, 1.0)]})
     with pytest.raises(SystemExit, match="validation only"):
-        load_script().choose([counted])
+        load_benchmark("count_table").choose([counted])

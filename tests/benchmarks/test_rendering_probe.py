@@ -1,8 +1,5 @@
 """benchmarks/rendering_probe.py on tiny runs whose maps and outputs are known by construction."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -10,17 +7,8 @@ from coordconv.experiments.data import NotSoClevr, make_split
 from coordconv.experiments.models import PixelSoftmax, build_model
 from coordconv.experiments.train import make_config, train
 
-PROBE = Path(__file__).parents[2] / "benchmarks" / "rendering_probe.py"
 
-
-def load_probe():
-    spec = importlib.util.spec_from_file_location("rendering_probe", PROBE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_probe_on_a_model_with_known_maps(tmp_path, capsys):
+def test_probe_on_a_model_with_known_maps(tmp_path, capsys, load_benchmark):
     """A pointer with zero kernels gives a flat map (1 everywhere, arg-max at pixel 0); a renderer
     whose last layer is a bias of +10 paints everything, so IoU = square area / canvas area."""
     cfg = make_config(
@@ -48,7 +36,7 @@ def test_probe_on_a_model_with_known_maps(tmp_path, capsys):
     ckpt["model"] = model.state_dict()
     torch.save(ckpt, ckpt_path)
 
-    load_probe().probe(tmp_path / "run")
+    load_benchmark("rendering_probe").probe(tmp_path / "run")
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
     data = NotSoClevr(16, 3)
     train_idx, test_idx = make_split(data, "quadrant")
@@ -62,10 +50,10 @@ def test_probe_on_a_model_with_known_maps(tmp_path, capsys):
         assert float(rows[part][6]) == pytest.approx(9 / 256, abs=1e-4)
 
 
-def test_probe_refuses_other_tasks(tmp_path):
+def test_probe_refuses_other_tasks(tmp_path, load_benchmark):
     cfg = make_config(
         "classification", "coordconv", "uniform", canvas=16, square=3, epochs=1, threads=1
     )
     train(cfg, tmp_path / "run")
     with pytest.raises(SystemExit, match="needs rendering/coordconv"):
-        load_probe().probe(tmp_path / "run")
+        load_benchmark("rendering_probe").probe(tmp_path / "run")
