@@ -129,7 +129,7 @@ class TrainConfig:
     eval_every: int = 1  # evaluate every this many epochs (and after the last)
     device: str = "cpu"  # cpu | cuda
     threads: int = 2  # torch intra-op threads (part of what makes a run reproducible)
-    flush_denormal: bool = True  # CPU: treat subnormal floats as 0 (2-6x faster; see README)
+    flush_denormal: bool = True  # CPU: subnormal floats as 0 (faster steps; README "Denormals")
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, ModelConfig):
@@ -276,7 +276,7 @@ def flush_denormals(enabled: bool) -> float:
     """``torch.set_flush_denormal(enabled)`` for this process; returns ``denormal_flush_share()``.
 
     Once weights, activations or Adam's moments get small, CPU arithmetic on subnormal floats is
-    many times slower (the renderer's second epoch took 5.8x its first); flushing them changes
+    many times slower (on a Xeon the renderer's second epoch took 5.8x its first); flushing changes
     results only in their last bits. Warns when torch's worker threads started before and so
     keep the old setting (call it, or start the run, before any other torch work).
     """
