@@ -55,10 +55,9 @@ def measure(task: str, arm: str, flush: bool, epochs: int, threads: int, steps: 
     with tempfile.TemporaryDirectory() as out:
         result = train(cfg, Path(out) / "run")
     seconds = [entry["seconds"] for entry in result["history"]]
-    n_fit = len(load_data(cfg).fit_idx)
-    per_epoch = math.ceil(n_fit / cfg.batch_size)
-
     data = load_data(cfg)
+    per_epoch = math.ceil(len(data.fit_idx) / cfg.batch_size)
+
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     first = data.fit_idx[: cfg.batch_size]
     x, y = data.inputs[first], data.targets[first]

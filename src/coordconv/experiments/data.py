@@ -199,10 +199,11 @@ def validation_mask(
     if rule == "corners":
         low, high = canvas / 4, 3 * canvas / 4
         return ((x > high) & (y < low)) | ((x < low) & (y > high))
+    held_out = quadrant_mask(dataset, quadrant)  # also checks the quadrant's name
     vertical, horizontal = quadrant.split("-")
     threshold = BAND * canvas
     near = _toward(y, vertical, threshold, canvas) & _toward(x, horizontal, threshold, canvas)
-    return near & ~quadrant_mask(dataset, quadrant)
+    return near & ~held_out
 
 
 def validation_split(
@@ -248,8 +249,6 @@ def validation_split(
             torch.randperm(len(train_idx), generator=generator)[: round(fraction * len(train_idx))]
         ] = True
     elif kind == "quadrant":
-        if quadrant not in QUADRANTS:
-            raise ValueError(f"quadrant must be one of {QUADRANTS}, got {quadrant!r}")
         in_val = validation_mask(dataset, quadrant, rule)[train_idx]
     else:
         raise ValueError(f"split kind must be one of {SPLITS}, got {kind!r}")

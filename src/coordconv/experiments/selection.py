@@ -27,17 +27,21 @@ SELECTION: dict[str, tuple[str, str]] = {
 Candidate = TypeVar("Candidate")
 
 
+def _lower_is_better(task: str, val: dict[str, float]) -> float:
+    """The task's selection metric, signed so that smaller is better."""
+    metric, mode = SELECTION[task]
+    return -val[metric] if mode == "max" else val[metric]
+
+
 def selection_key(task: str, vals: Sequence[dict[str, float]]) -> tuple[float, float, float]:
     """The sort key (smaller is better) of a candidate's validation metrics, one dict per seed:
     ``(-seeds at target, -+mean metric, mean loss)``."""
     if not vals:
         raise ValueError("a candidate needs at least one validation result")
-    metric, mode = SELECTION[task]
-    sign = -1.0 if mode == "max" else 1.0
     at_target = sum(TASK_SPECS[task].reached(v) for v in vals)
     return (
         -float(at_target),
-        sign * statistics.fmean(v[metric] for v in vals),
+        statistics.fmean(_lower_is_better(task, v) for v in vals),
         statistics.fmean(v["loss"] for v in vals),
     )
 
@@ -73,9 +77,7 @@ def select_trial(trials: Sequence[dict[str, Any]], task: str, rule: str = RULE) 
     if not trials:
         raise ValueError("no trial finished an epoch: raise the budget or --max-trials")
     if rule == LEGACY_RULE:
-        metric, mode = SELECTION[task]
-        sign = -1.0 if mode == "max" else 1.0
-        return min(trials, key=lambda t: (sign * t["val"][metric], t["train_time_s"]))
+        return min(trials, key=lambda t: (_lower_is_better(task, t["val"]), t["train_time_s"]))
     if rule != RULE:
         raise ValueError(f"unknown selection rule {rule!r}; known: {sorted(RULES)}")
     return select(trials, task, lambda trial: [trial["val"]])
