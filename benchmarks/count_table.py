@@ -19,9 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from coordconv.experiments.io import read_json
-from coordconv.experiments.selection import select, selection_key
-from coordconv.experiments.tasks import get_task
+from coordconv.experiments.core.io import read_json
+from coordconv.experiments.core.registry import get_task
+from coordconv.experiments.core.selection import select, selection_key
 
 
 def load(path: Path) -> tuple[str, list[dict[str, Any]]]:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from coordconv.experiments.data import SPLITS
-from coordconv.experiments.io import read_json
-from coordconv.experiments.reproduce import run_grid, threads_per_job
-from coordconv.experiments.train import make_config
+from coordconv.experiments.core.config import make_config
+from coordconv.experiments.core.grid import run_grid, threads_per_job
+from coordconv.experiments.core.io import read_json
+from coordconv.experiments.digits.data import SPLITS
 
 
 def main() -> None:

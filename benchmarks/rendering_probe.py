@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from coordconv.experiments.data import NotSoClevr, make_split, task_tensors
-from coordconv.experiments.models import PixelSoftmax, build_model
-from coordconv.experiments.tasks import get_task
-from coordconv.experiments.train import TrainConfig
+from coordconv.experiments.core.config import TrainConfig
+from coordconv.experiments.core.registry import get_task
+from coordconv.experiments.notsoclevr.data import NotSoClevr, make_split, task_tensors
+from coordconv.experiments.notsoclevr.models import PixelSoftmax, build_model
 
 
 @torch.no_grad()
@@ -35,7 +35,7 @@ def probe(run: Path) -> None:
     model.eval()
     cut = next(i for i, m in enumerate(model) if isinstance(m, PixelSoftmax))
 
-    data = NotSoClevr(cfg.canvas, cfg.square)
+    data = NotSoClevr(cfg.canvas, cfg.data.square)
     inputs, squares = task_tensors(data, "rendering")
     maps = model[: cut + 1](inputs).flatten(1)
     outputs = model[cut + 1 :](maps.view(-1, 1, cfg.canvas, cfg.canvas))
@@ -48,7 +48,7 @@ def probe(run: Path) -> None:
     mean_outside = (maps * ~inside).sum(1) / (~inside).sum(1)
 
     train_idx, test_idx = make_split(
-        data, cfg.split, test_fraction=cfg.test_fraction, seed=cfg.split_seed
+        data, cfg.split, test_fraction=cfg.data.test_fraction, seed=cfg.data.split_seed
     )
     print(f"{run}: {cfg.split} split, seed {cfg.seed}, epochs {ckpt['state']['epoch']}")
     print("part    arg-max at centre  arg-max distance (px)  map inside / outside square  IoU")

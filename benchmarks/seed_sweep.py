@@ -30,11 +30,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from coordconv.experiments.data import QUADRANTS, SPLITS, TASKS
-from coordconv.experiments.io import read_json, write_json
-from coordconv.experiments.reproduce import run_grid
-from coordconv.experiments.tasks import get_task
-from coordconv.experiments.train import make_config
+from coordconv.experiments.core.config import make_config, upgrade_config
+from coordconv.experiments.core.grid import run_grid
+from coordconv.experiments.core.io import read_json, write_json
+from coordconv.experiments.core.registry import get_task
+from coordconv.experiments.notsoclevr.data import QUADRANTS, SPLITS, TASKS
 
 
 def parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def main() -> None:
     records = []
     for name, cfg in configs.items():
         result = read_json(Path(args.out, "runs", name, "result.json"))
-        where = f"{cfg.split}-{cfg.quadrant}" if cfg.split == "quadrant" else cfg.split
+        where = f"{cfg.split}-{cfg.data.quadrant}" if cfg.split == "quadrant" else cfg.split
         results[f"{cfg.task}/{where}"].append(result)
         records.append(record(result))
     if args.records:
@@ -135,12 +135,13 @@ def main() -> None:
 
 def record(result: dict[str, Any]) -> dict[str, Any]:
     """One run's final numbers, flat, as the committed count files hold them."""
-    cfg, final = result["config"], result["final"]
+    cfg, final = upgrade_config(result["config"]), result["final"]
+    data = cfg["data"]
     return {
         "task": cfg["model"]["task"],
         "model": cfg["model"]["kind"],
-        "split": cfg["split"],
-        "quadrant": cfg["quadrant"] if cfg["split"] == "quadrant" else None,
+        "split": data["split"],
+        "quadrant": data["quadrant"] if data["split"] == "quadrant" else None,
         "seed": cfg["seed"],
         "train": final.get("train"),
         "val": final.get("val"),

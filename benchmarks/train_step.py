@@ -27,17 +27,12 @@ from typing import Any
 
 import torch
 
-from coordconv.experiments.data import TASKS
-from coordconv.experiments.io import write_json
-from coordconv.experiments.models import PAPER_KINDS, build_model
-from coordconv.experiments.tasks import get_task
-from coordconv.experiments.train import (
-    load_data,
-    make_config,
-    make_optimizer,
-    train,
-    versions,
-)
+from coordconv.experiments.core.config import make_config
+from coordconv.experiments.core.io import write_json
+from coordconv.experiments.core.registry import get_task
+from coordconv.experiments.core.train import load_data, make_optimizer, train, versions
+from coordconv.experiments.notsoclevr.data import TASKS
+from coordconv.experiments.notsoclevr.models import PAPER_KINDS, build_model
 
 
 def measure(task: str, arm: str, flush: bool, epochs: int, threads: int, steps: int) -> dict:

@@ -12,7 +12,7 @@ from coordconv import _entry
 def test_missing_extra_names_it_and_exits_non_zero(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delitem(sys.modules, "coordconv.cli", raising=False)
+    monkeypatch.delitem(sys.modules, "coordconv.experiments.cli", raising=False)
     monkeypatch.setitem(sys.modules, "typer", None)  # makes `import typer` fail
     with pytest.raises(SystemExit) as exit_info:
         _entry.main()
@@ -25,7 +25,7 @@ def test_missing_extra_names_it_and_exits_non_zero(
 
 
 def test_other_import_errors_are_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "coordconv.cli", raising=False)
+    monkeypatch.delitem(sys.modules, "coordconv.experiments.cli", raising=False)
     monkeypatch.setitem(sys.modules, "coordconv.experiments", None)
     monkeypatch.setitem(sys.modules, "typer", None)
     monkeypatch.setattr(_entry, "_EXTRA_MODULES", set())

@@ -10,7 +10,7 @@ _EXTRA_MODULES = {"typer", "rich", "matplotlib", "numpy", "click"}
 
 def main() -> None:
     try:
-        from coordconv.cli import main as cli_main
+        from coordconv.experiments.cli import main as cli_main
     except ModuleNotFoundError as err:
         if (err.name or "").split(".")[0] not in _EXTRA_MODULES:
             raise

@@ -1,6 +1,6 @@
 """benchmarks/count_table.py on hand-made records: counts, ranges, and the recipe choice."""
 
-from coordconv.experiments.io import write_json
+from coordconv.experiments.core.io import write_json
 
 
 def _run(seed, test, quadrant="top-left", val=None, time=3.0):

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
-from coordconv.experiments.data import NotSoClevr, make_split
-from coordconv.experiments.models import PixelSoftmax, build_model
-from coordconv.experiments.train import make_config, train
+from coordconv.experiments.core.config import make_config
+from coordconv.experiments.core.train import train
+from coordconv.experiments.notsoclevr.data import NotSoClevr, make_split
+from coordconv.experiments.notsoclevr.models import PixelSoftmax, build_model
 
 
 def test_probe_on_a_model_with_known_maps(tmp_path, capsys, load_benchmark):

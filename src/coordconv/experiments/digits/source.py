@@ -1,0 +1,61 @@
+"""Digit canvases as the engine's data source: the data settings of a run and its tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from coordconv.experiments.core.config import TrainConfig
+from coordconv.experiments.core.registry import RunData
+from coordconv.experiments.digits.data import SPLITS, make_digit_canvases
+
+__all__ = ["DigitsData", "load_digits_data", "upgrade_digits"]
+
+
+@dataclass(frozen=True)
+class DigitsData:
+    """Which canvases a digits run sees (the canvas side is the model's)."""
+
+    split: str = "uniform"  # uniform | quadrant (test centres in the bottom-right quadrant)
+    split_seed: int = 0  # the canvases' draw (shared by all variants, so they see the same ones)
+    canvases: int = 5000  # canvases drawn (fit / val / test 60 / 20 / 20 %)
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if self.canvases < 1:
+            raise ValueError(f"canvases must be >= 1, got {self.canvases}")
+
+    @property
+    def label(self) -> str:
+        return self.split
+
+
+def load_digits_data(cfg: TrainConfig) -> RunData:
+    """The canvases and their fit / val / test parts; without ``cfg.validation`` the model fits
+    on fit and val canvases together."""
+    settings: DigitsData = cfg.data
+    digits = make_digit_canvases(
+        settings.split, canvas=cfg.canvas, canvases=settings.canvases, seed=settings.split_seed
+    )
+    fit_idx, val_idx, test_idx = (digits.parts[p] for p in ("fit", "val", "test"))
+    if not cfg.validation:
+        fit_idx, val_idx = torch.cat([fit_idx, val_idx]).sort().values, val_idx[:0]
+    extras = {"centre": digits.centres.numpy(), "label": digits.labels.numpy()}
+    return RunData(digits.images, digits.targets(), fit_idx, val_idx, test_idx, extras)
+
+
+# Not-so-Clevr's settings, carried (unused) by every digits run before the data settings were nested
+_NOT_SO_CLEVR_DATA = ("quadrant", "test_fraction", "validation_rule", "square")
+_NOT_SO_CLEVR_MODEL = ("kernel", "regression_conv", "onehot_gain", "softmax_peak", "offset_init")
+
+
+def upgrade_digits(config: dict[str, Any]) -> None:
+    """Configs saved before the data settings were nested: drop the Not-so-Clevr settings every
+    digits run carried without using them."""
+    for key in _NOT_SO_CLEVR_DATA:
+        config.pop(key, None)
+    for key in _NOT_SO_CLEVR_MODEL:
+        config["model"].pop(key, None)

@@ -1,0 +1,529 @@
+"""Tune one (task, model, split) on Ray Tune under a CPU-time budget; choose on validation only.
+
+``run_sweep`` samples configurations from the cell's search space (``SEARCH_SPACES``, data), trains
+each as an ordinary run of the engine in ``DIR/trials/<id>/`` (fitting on the training part minus
+its validation part; validation is the only split a trial evaluates), stops poor trials early with
+ASHA on the validation metric, and stops the whole sweep when the trials' training time adds up to
+the budget. ``selection.select_trial`` picks the trial (at the target on validation, then the best
+validation metric, then the lowest validation loss; ties: the first started), which is then
+retrained on the whole training part for fresh seeds in ``DIR/final/``; only those runs are scored
+on test. Everything lands in ``DIR/sweep.json``.
+
+Budget: ``budget_s`` is training seconds summed over trials (one thread each, so CPU-seconds of
+training), evaluation excluded, identical for every arm compared. ASHA: ``time_attr`` = epochs,
+``grace_period`` 2 epochs, ``reduction_factor`` 3 (rungs at 2, 6, 18, 54, ... epochs), ``max_t`` the
+largest epoch count in the space.
+
+Local by default (Ray started in this process with this machine's CPUs, no dashboard);
+``address`` attaches to a running cluster (``ray start --head`` on one machine, ``ray start
+--address HEAD:6379`` on the others), whose workers must see ``DIR`` on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from coordconv.experiments.core.config import TrainConfig, make_config
+from coordconv.experiments.core.grid import FIRST_SEED, run_grid
+from coordconv.experiments.core.io import read_json, write_json
+from coordconv.experiments.core.registry import get_task
+from coordconv.experiments.core.selection import RULE, select_trial
+from coordconv.experiments.core.train import train, versions
+
+__all__ = [
+    "ASHA",
+    "SEARCH_SPACES",
+    "SweepDependencyError",
+    "SweepInterrupted",
+    "load_trials",
+    "run_sweep",
+    "select_trial",
+]
+
+ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 3}
+
+# The paper's official baseline grid (experiment logs: 324 deconv configurations per split for
+# classification, 1000 epochs, lr x0.1 every 200 epochs = our "step" schedule).
+_OFFICIAL: dict[str, list[Any]] = {
+    "lr": [0.001, 0.002, 0.005, 0.01, 0.02, 0.05],
+    "weight_decay": [0.0, 1e-3, 1e-2],
+    "kernel": [2, 3, 4],
+    "width": [1, 2, 3],
+    "batch_size": [16, 32],
+    "epochs": [10, 30, 100, 300, 1000],
+    "lr_schedule": ["cosine", "step"],
+}
+_SMALL_LR: dict[str, list[Any]] = {"lr": [0.001, 0.002, 0.005, 0.01, 0.02], "batch_size": [16, 32]}
+_COORDCONV_L2: dict[str, list[Any]] = {"weight_decay": [0.0, 1e-5, 1e-3, 1e-2]}
+_REGRESSION_INPUT: dict[str, list[Any]] = {
+    "onehot_gain": [1.0, 64.0],
+    "centre_output": [False, True],
+}
+_MLP: dict[str, list[Any]] = {
+    "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+    "weight_decay": [0.0, 1e-5, 1e-3],
+    "width": [1, 2, 3],
+    "batch_size": [16, 32],
+    "epochs": [10, 30, 100, 300],
+}
+_TILED: dict[str, list[Any]] = {
+    **_SMALL_LR,
+    **_COORDCONV_L2,
+    "kernel": [3, 5],
+    "width": [1, 2],
+    "epochs": [4, 8, 16, 32],
+}
+
+# One search space per (task, model): every value is a list sampled uniformly (tune.choice).
+SEARCH_SPACES: dict[tuple[str, str], dict[str, list[Any]]] = {
+    ("classification", "conv"): _OFFICIAL,
+    ("rendering", "conv"): _OFFICIAL,
+    ("regression", "conv"): {k: v for k, v in _OFFICIAL.items() if k != "kernel"},
+    ("classification", "coordconv"): {
+        **_SMALL_LR,
+        **_COORDCONV_L2,
+        "epochs": [2, 4, 8],
+        "offset_init": [False, True],
+    },
+    ("regression", "coordconv"): {
+        **_SMALL_LR,
+        **_COORDCONV_L2,
+        "epochs": [4, 8, 16],
+        **_REGRESSION_INPUT,
+    },
+    ("rendering", "coordconv"): {
+        **_SMALL_LR,
+        **_COORDCONV_L2,
+        "epochs": [6, 12, 20],
+        "offset_init": [False, True],
+        "softmax_peak": ["sum", "max"],
+    },
+    ("classification", "mlp"): _MLP,
+    ("regression", "mlp"): _MLP,
+    ("rendering", "mlp"): _MLP,
+    ("classification", "conv-tiled"): _TILED,
+    ("regression", "conv-tiled"): {**_TILED, **_REGRESSION_INPUT},
+    ("rendering", "conv-tiled"): {**_TILED, "softmax_peak": ["sum", "max"]},
+}
+
+
+class SweepDependencyError(ImportError):
+    """Ray Tune (the ``[sweep]`` extra) is not installed."""
+
+
+class SweepInterrupted(RuntimeError):
+    """The sweep stopped before its budget or trials were used up (Ctrl-C, a lost worker)."""
+
+
+def _import_tune() -> Any:
+    try:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+        import ray
+        from ray import tune
+    except ImportError as err:
+        raise SweepDependencyError(
+            "coordconv sweep needs Ray Tune: pip install 'torch-coordconv[sweep]' "
+            f"(or pip install 'ray[tune]'); import failed: {err}"
+        ) from err
+    return ray, tune
+
+
+def load_trials(out: str | Path) -> list[dict[str, Any]]:
+    """Every trial in ``out/trials`` that finished at least one epoch, in start order."""
+    trials = []
+    for path in sorted(Path(out, "trials").glob("*/result.json")):
+        result = read_json(path)
+        trials.append(
+            {
+                "id": path.parent.name,
+                "config": result["config"],
+                "val": result["final"]["val"],
+                "epochs_run": result["epochs_run"],
+                "train_time_s": result["wall_time_s"],
+            }
+        )
+    return trials
+
+
+def _trial_id(name: str) -> str:
+    """A folder name from Ray's trial id (``'a1b2c_00003'`` -> ``'00003-a1b2c'``): start order."""
+    prefix, _, number = name.rpartition("_")
+    return f"{number}-{prefix}" if number.isdigit() else name
+
+
+def _make_trainable(base: dict[str, Any], out: Path, metric: str) -> Callable[[dict], None]:
+    """The function Ray runs per trial: one engine run in ``out/trials/<id>``, reporting per epoch."""
+
+    def trainable(params: dict[str, Any]) -> None:
+        _, tune = _import_tune()
+        run_dir = out / "trials" / _trial_id(tune.get_context().get_trial_id())
+        cfg = make_config(**base, **params)
+        started = time.process_time()
+
+        def report(entry: dict[str, Any]) -> None:
+            spent = read_json(run_dir / "result.json")["wall_time_s"]
+            tune.report(
+                {
+                    "epoch": entry["epoch"],
+                    f"val_{metric}": entry["val"][metric],
+                    "train_time_s": spent,
+                    "busy_s": time.process_time() - started,
+                }
+            )
+
+        train(cfg, run_dir, resume=True, progress=report)
+
+    return trainable
+
+
+class _Budget:
+    """Ray Tune stopper: stop every trial once the trials' training seconds reach the budget.
+
+    The spent time is read from the trials' own result.json when the sweep (re)starts, so a
+    resumed sweep keeps its budget, and again after every phase (:meth:`reload`): a restored
+    phase runs an unpickled copy of the stopper, so this instance's tally is stale by then."""
+
+    def __init__(self, out: Path, budget_s: float) -> None:
+        self.out, self.budget_s = out, budget_s
+        self.spent: dict[str, float] | None = None
+
+    def _load(self) -> dict[str, float]:
+        if self.spent is None:
+            self.spent = {t["id"]: t["train_time_s"] for t in load_trials(self.out)}
+        return self.spent
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        self._load()[_trial_id(trial_id)] = result["train_time_s"]
+        return False
+
+    def stop_all(self) -> bool:
+        return sum(self._load().values()) >= self.budget_s
+
+    def reload(self) -> None:
+        """Forget the tally: the next check reads the trials' result.json again."""
+        self.spent = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "spent": None}
+
+
+class _Watch:
+    """What a running sweep's callback updates: busy CPU seconds per trial, and the caller's
+    progress hook. Lives in this process only (see :class:`_Watcher`).
+
+    The latest validation metric and training seconds per trial are read from disk once (trials
+    of earlier phases), then kept up to date from the reported results, not by re-reading every
+    trial per epoch. (Ray runs a copy of the stopper, so its tally cannot be read here.)"""
+
+    def __init__(
+        self,
+        metric: str,
+        mode: str,
+        budget: _Budget,
+        hook: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        self.metric, self.mode, self.budget, self.hook = metric, mode, budget, hook
+        self.busy: dict[str, float] = {}
+        self.val: dict[str, float] | None = None
+        self.spent: dict[str, float] = {}
+
+    def utilisation(self, cores: int, wall_s: float) -> float | None:
+        """Busy core-seconds of this invocation's trials over cores x wall seconds."""
+        return sum(self.busy.values()) / (cores * wall_s) if self.busy and wall_s > 0 else None
+
+    def update(self, trial_id: str, result: dict[str, Any]) -> None:
+        self.busy[trial_id] = result["busy_s"]
+        if self.hook is None:
+            return
+        if self.val is None:
+            done = load_trials(self.budget.out)
+            self.val = {t["id"]: t["val"][self.metric] for t in done}
+            self.spent = {t["id"]: t["train_time_s"] for t in done}
+        self.val[_trial_id(trial_id)] = result[f"val_{self.metric}"]
+        self.spent[_trial_id(trial_id)] = result["train_time_s"]
+        self._show()
+
+    def settle(self, trials: list[dict[str, Any]]) -> None:
+        """Show the finished trials' numbers as saved: a trial stopped by the budget may have
+        trained (and saved) one more epoch whose result Ray never delivered."""
+        if self.hook is not None and trials:
+            self.val = {t["id"]: t["val"][self.metric] for t in trials}
+            self.spent = {t["id"]: t["train_time_s"] for t in trials}
+            self._show()
+
+    def _show(self) -> None:
+        if self.hook is None or not self.val:
+            return
+        best = (max if self.mode == "max" else min)(self.val.values())
+        self.hook(
+            {
+                "trials": len(self.val),
+                "best": best,
+                "spent_s": sum(self.spent.values()),
+                "budget_s": self.budget.budget_s,
+            }
+        )
+
+
+# Ray pickles callbacks with the experiment state (and restores them on resume); the callback
+# holds only the sweep folder and finds the live _Watch of this process here.
+_WATCHING: dict[str, _Watch] = {}
+
+
+class _Watcher:
+    """Ray Tune callback body: forwards each trial result to the live :class:`_Watch`."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict) -> None:
+        watch = _WATCHING.get(self.key)
+        if watch is not None:
+            watch.update(trial.trial_id, result)
+
+
+@contextlib.contextmanager
+def _ctrl_c_seen() -> Iterator[Callable[[], bool]]:
+    """Tell whether Ray Tune caught a Ctrl-C inside the block.
+
+    On Ctrl-C Ray ends the run quietly (state saved) and puts back the SIGINT handler it found;
+    so a marker handler installed here is back in place afterwards exactly when that happened.
+    Outside the main thread (no signal handlers there) it always says no."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def marker(signum: int, frame: Any) -> None:
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, marker)
+    seen = False
+    try:
+        yield lambda: seen
+    finally:
+        seen = signal.getsignal(signal.SIGINT) is marker
+        signal.signal(signal.SIGINT, previous)
+
+
+def _phase_name(phase: int) -> str:
+    """Ray's experiment folder of a sweep phase: ``ray``, then ``ray-1``, ``ray-2``, ..."""
+    return "ray" if phase == 0 else f"ray-{phase}"
+
+
+def _space_for(task: str, kind: str) -> dict[str, list[Any]]:
+    if (task, kind) not in SEARCH_SPACES:
+        raise ValueError(f"no search space for task={task!r} model={kind!r}")
+    return SEARCH_SPACES[task, kind]
+
+
+def run_sweep(
+    task: str,
+    kind: str,
+    split: str,
+    out: str | Path,
+    *,
+    budget_min: float = 10.0,
+    max_trials: int = 1000,
+    seed: int = 0,
+    final_seeds: int = 3,
+    address: str | None = None,
+    resume: bool = False,
+    canvas: int | None = None,
+    square: int | None = None,
+    quadrant: str = "bottom-right",
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Sweep one cell into ``out`` (see the module doc) and return what ``out/sweep.json`` holds.
+
+    ``on_progress`` receives ``{"trials", "best", "spent_s", "budget_s"}`` after each trial epoch.
+    """
+    out = Path(out).resolve()
+    space = _space_for(task, kind)
+    metric, mode = get_task(task).selection
+    if budget_min <= 0 or max_trials < 1 or final_seeds < 0:
+        raise ValueError("budget_min must be > 0, max_trials >= 1 and final_seeds >= 0")
+    summary_path = out / "sweep.json"
+    if summary_path.exists() and read_json(summary_path).get("final_done"):
+        return read_json(summary_path)
+    ray_dir = out / "ray"
+    if ray_dir.exists() and not resume:
+        raise FileExistsError(f"{out} already holds a sweep: pass --resume to continue it")
+    sizes = {k: v for k, v in dict(canvas=canvas, square=square).items() if v is not None}
+    base: dict[str, Any] = dict(task=task, kind=kind, split=split, seed=seed, threads=1)
+    base.update(validation=True, trial=True, **sizes)
+    if split == "quadrant":
+        base["quadrant"] = quadrant
+    make_config(**base)  # a bad cell or size fails here, not inside Ray
+
+    ray, tune = _import_tune()
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            **({} if address else {"num_cpus": os.cpu_count() or 1}),
+        )
+
+    class Budget(_Budget, tune.Stopper):  # type: ignore[name-defined]
+        pass
+
+    budget = Budget(out, budget_min * 60.0)
+    watch = _Watch(metric, mode, budget, on_progress)
+
+    class Progress(_Watcher, tune.Callback):  # type: ignore[name-defined]
+        pass
+
+    trainable = tune.with_resources(_make_trainable(base, out, metric), {"cpu": 1})
+
+    def new_tuner(phase: int, trials_left: int) -> Any:
+        return tune.Tuner(
+            trainable,
+            param_space={k: tune.choice(v) for k, v in space.items()},
+            tune_config=tune.TuneConfig(
+                num_samples=trials_left,
+                scheduler=ASHAScheduler(
+                    time_attr="epoch",
+                    metric=f"val_{metric}",
+                    mode=mode,
+                    max_t=max(space.get("epochs", [make_config(**base).epochs])),
+                    **ASHA,
+                ),
+                # lazy generation: no pile of pending trials, none left over at the budget
+                search_alg=BasicVariantGenerator(
+                    random_state=seed + phase,
+                    max_concurrent=int(ray.cluster_resources()["CPU"]),
+                ),
+            ),
+            run_config=tune.RunConfig(
+                name=_phase_name(phase),
+                storage_path=str(out),
+                stop=budget,
+                verbose=0,
+                callbacks=[Progress(str(out))],
+            ),
+        )
+
+    def fit(tuner: Any) -> None:
+        _WATCHING[str(out)] = watch
+        try:
+            with _ctrl_c_seen() as interrupted:
+                grid = tuner.fit()
+        finally:
+            _WATCHING.pop(str(out), None)
+            budget.reload()
+        if interrupted():
+            raise KeyboardInterrupt(f"sweep interrupted: continue it with --resume ({out})")
+        if grid.num_terminated + grid.num_errors < len(grid):  # trials left unfinished
+            raise SweepInterrupted(
+                f"the sweep in {out} was interrupted ({grid.num_terminated} trials done); "
+                f"run the same command with --resume to continue it"
+            )
+
+    # Phases: an interrupted phase is restored (its unfinished trials continue from their
+    # checkpoints); while budget and trials are left, a new phase samples more (seed + phase).
+    started = time.perf_counter()
+    phases = sum(1 for p in range(max_trials) if (out / _phase_name(p)).exists())
+    if phases and tune.Tuner.can_restore(str(out / _phase_name(phases - 1))):
+        last = out / _phase_name(phases - 1)
+        fit(tune.Tuner.restore(str(last), trainable, resume_unfinished=True, restart_errored=True))
+    while not budget.stop_all() and (done := len(load_trials(out))) < max_trials:
+        fit(new_tuner(phases, max_trials - done))
+        phases += 1
+        if len(load_trials(out)) == done:
+            raise RuntimeError(
+                f"a sweep phase finished no trial epoch: see the trials' errors under "
+                f"{out / _phase_name(phases - 1)}"
+            )
+    wall_s = time.perf_counter() - started
+    cores = int(ray.cluster_resources().get("CPU", 1))
+
+    trials = load_trials(out)
+    watch.settle(trials)
+    selected = select_trial(trials, task)
+    summary: dict[str, Any] = {
+        "task": task,
+        "model": kind,
+        "split": split,
+        "quadrant": quadrant if split == "quadrant" else None,
+        "metric": metric,
+        "mode": mode,
+        "selection_rule": RULE,
+        "budget_s": budget.budget_s,
+        "spent_s": sum(t["train_time_s"] for t in trials),
+        "seed": seed,
+        "search_space": space,
+        "asha": {**ASHA, "time_attr": "epoch"},
+        "trials": trials,
+        "selected": selected["id"],
+        "wall_s": wall_s,
+        "cores": cores,
+        "cpu_utilisation": watch.utilisation(cores, wall_s),
+        "versions": versions(),
+        "final_done": False,
+    }
+    write_json(summary_path, summary)
+    summary["final"] = _final_runs(selected, out / "final", final_seeds, cores)
+    summary["final_done"] = True
+    write_json(summary_path, summary)
+    return summary
+
+
+def _final_runs(
+    selected: dict[str, Any], out: Path, seeds: int, jobs: int
+) -> dict[str, Any] | None:
+    """Retrain the selected config on the whole training part for fresh seeds; score on test.
+
+    The runs stop at the epoch the trial reached (``stop_epoch``), on the trial's schedule, so
+    they repeat what validation saw; they are the only runs of the sweep that evaluate test, once,
+    after their last epoch (``eval_last_only``: no per-epoch curves, no per-epoch evaluation cost)."""
+    if seeds == 0:
+        return None
+    chosen = TrainConfig.from_dict(selected["config"])
+    stop = selected["epochs_run"] if selected["epochs_run"] < chosen.epochs else None
+    configs = {}
+    for seed in range(FIRST_SEED, FIRST_SEED + seeds):
+        cfg = replace(
+            chosen, seed=seed, validation=False, trial=False, stop_epoch=stop, eval_last_only=True
+        )
+        configs[cfg.name] = cfg
+    run_grid(out, configs, mode="final", jobs=min(jobs, len(configs)))
+    spec = get_task(chosen.task, chosen.canvas)
+    runs = []
+    for name, cfg in configs.items():
+        result = read_json(out / "runs" / name / "result.json")
+        runs.append(
+            {
+                "name": name,
+                "seed": cfg.seed,
+                "train": result["final"]["train"],
+                "test": result["final"]["test"],
+                "solved": spec.reached(result["final"]["train"])
+                and spec.reached(result["final"]["test"]),
+                "train_time_s": result["wall_time_s"],
+                "config": asdict(cfg),
+            }
+        )
+    metric = spec.target_metric
+    values = [r["test"][metric] for r in runs]
+    return {
+        "runs": runs,
+        "metric": metric,
+        "test_mean": statistics.fmean(values),
+        "test_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "solved": sum(r["solved"] for r in runs),
+    }

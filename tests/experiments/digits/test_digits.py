@@ -1,0 +1,184 @@
+"""The digits demo: canvases (positions, centres, disjoint digit pools), the localiser variants
+(built with convert(), trained a few steps), the task's scores, the grid and its report."""
+
+import json
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from coordconv import CoordConv2d
+from coordconv.experiments.cli import app
+from coordconv.experiments.core.config import make_config
+from coordconv.experiments.core.grid import run_grid
+from coordconv.experiments.core.registry import get_task
+from coordconv.experiments.core.train import train
+from coordconv.experiments.digits import data as digits
+from coordconv.experiments.digits.data import (
+    DIGIT,
+    DigitsDependencyError,
+    load_digit_images,
+    make_digit_canvases,
+    position_regions,
+)
+from coordconv.experiments.digits.grid import digits_grid
+from coordconv.experiments.digits.localiser import VARIANTS, ResNetLocaliser, build_localiser
+from coordconv.experiments.digits.report import SCORES, build_digits_report
+
+SMALL = dict(canvas=48, canvases=30, epochs=1, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def quadrant():
+    return make_digit_canvases("quadrant", canvases=200, seed=3)
+
+
+def test_parts_sizes_and_disjoint_digit_images(quadrant):
+    sizes = {part: len(idx) for part, idx in quadrant.parts.items()}
+    assert sizes == {"fit": 120, "val": 40, "test": 40}
+    assert torch.cat(list(quadrant.parts.values())).sort().values.equal(torch.arange(200))
+    shown = {part: set(quadrant.digit_ids[idx].tolist()) for part, idx in quadrant.parts.items()}
+    assert not shown["fit"] & shown["val"] and not shown["fit"] & shown["test"]
+    assert not shown["val"] & shown["test"]
+
+
+def test_quadrant_positions_follow_the_split(quadrant):
+    x, y = quadrant.centres.unbind(1)
+    in_quadrant = (x > 32) & (y > 32)
+    corners = ((x > 48) & (y < 16)) | ((x < 16) & (y > 48))
+    assert in_quadrant[quadrant.parts["test"]].all()
+    assert corners[quadrant.parts["val"]].all()
+    fit = quadrant.parts["fit"]
+    assert not in_quadrant[fit].any() and not corners[fit].any()
+    assert quadrant.centres.min() >= (DIGIT - 1) / 2 and quadrant.centres.max() <= 64 - 8.5
+
+
+def test_uniform_positions_cover_the_canvas():
+    regions = position_regions(64, "uniform")
+    assert all(len(r) == 49 * 49 for r in regions.values())
+    data = make_digit_canvases("uniform", canvases=300, seed=1)
+    x, y = data.centres.unbind(1)
+    assert ((x > 32) & (y > 32)).any() and ((x < 32) & (y < 32)).any()
+
+
+def test_without_noise_the_box_holds_exactly_the_digit(monkeypatch):
+    monkeypatch.setattr(digits, "NOISE", 0.0)
+    data = make_digit_canvases("uniform", canvases=20, seed=2)
+    images, _ = load_digit_images()
+    for i in range(20):
+        left, top = (data.centres[i] - (DIGIT - 1) / 2).long().tolist()
+        box = data.images[i, 0, top : top + DIGIT, left : left + DIGIT]
+        assert box.equal(images[data.digit_ids[i]])  # clutter never touches the digit's box
+        outside = data.images[i, 0].clone()
+        outside[top : top + DIGIT, left : left + DIGIT] = 0
+        assert int((outside > 0).sum()) <= digits.FRAGMENTS * digits.FRAGMENT**2
+    assert data.targets()[:, 2].long().equal(data.labels)
+
+
+def test_same_seed_same_canvases_other_seed_others():
+    a, b = (make_digit_canvases("quadrant", canvases=30, seed=5) for _ in range(2))
+    c = make_digit_canvases("quadrant", canvases=30, seed=6)
+    assert a.images.equal(b.images) and a.centres.equal(b.centres)
+    assert not a.images.equal(c.images)
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="canvas must be >= 32"):
+        position_regions(24, "uniform")
+    with pytest.raises(ValueError, match="quadrant split"):
+        position_regions(34, "quadrant")
+    with pytest.raises(ValueError, match="split must be"):
+        position_regions(64, "diagonal")
+    with pytest.raises(ValueError, match="canvases must be"):
+        make_digit_canvases("uniform", canvases=2)
+
+
+def test_missing_sklearn_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(DigitsDependencyError, match=r"torch-coordconv\[digits\]"):
+        load_digit_images()
+
+
+def test_variants_are_the_plain_net_converted_with_unchanged_outputs():
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 48, 48)
+    torch.manual_seed(1)
+    plain = build_localiser("plain").eval()
+    coord_layers = {"plain": 0, "coordconv-input": 1, "coordconv-head": 1, "coordconv-all": 21}
+    for variant, expected in coord_layers.items():
+        torch.manual_seed(1)
+        net = build_localiser(variant).eval()
+        assert sum(isinstance(m, CoordConv2d) for m in net.modules()) == expected
+        assert torch.allclose(net(x), plain(x), atol=1e-6)  # convert: zero coordinate weights
+    assert isinstance(plain, ResNetLocaliser) and plain(x).shape == (3, 12)
+    assert isinstance(build_localiser("coordconv-input").stem[0], CoordConv2d)
+    assert isinstance(build_localiser("coordconv-head").head[0], CoordConv2d)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_each_variant_trains_a_few_steps(variant, tmp_path):
+    cfg = make_config("digits", variant, "quadrant", threads=1, **SMALL)
+    torch.manual_seed(cfg.seed)
+    before = build_localiser(variant).state_dict()
+    result = train(cfg, tmp_path)
+    assert result["finished"] and result["epochs_run"] == 1
+    for part in ("train", "val", "test"):
+        assert {k for k, *_ in SCORES} <= set(result["final"][part])
+    after = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
+    assert any(not after[k].equal(v) for k, v in before.items() if v.is_floating_point())
+
+
+def test_digits_scores_against_hand_computed_values():
+    task = get_task("digits", 64)
+    target = torch.tensor([[10.0, 20.0, 3.0], [30.0, 30.0, 7.0]])
+    centre = torch.tensor([[11.0, 20.0], [30.0, 33.0]])  # 1 px and 3 px off
+    logits = torch.zeros(2, 10)
+    logits[0, 3] = logits[1, 2] = 5.0
+    output = torch.cat([logits, task.pixels_to_unit(centre)], dim=1)
+    scores = task.scores(output, target)
+    assert scores["class_accuracy"].tolist() == [1.0, 0.0]
+    assert torch.allclose(scores["centre_error"], torch.tensor([1.0, 3.0]), atol=1e-4)
+    assert scores["within_2px"].tolist() == [1.0, 0.0]
+    iou = [15 * 16 / (2 * 256 - 15 * 16), 16 * 13 / (2 * 256 - 16 * 13)]
+    assert torch.allclose(scores["box_iou"], torch.tensor(iou), atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny_digits(tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits")
+    configs = digits_grid("quick", seeds=1, threads=1, **SMALL)
+    run_grid(out, configs)
+    return out, configs
+
+
+def test_digits_grid_and_report_hold_the_runs_numbers(tiny_digits):
+    out, configs = tiny_digits
+    assert len(configs) == 2 * len(VARIANTS)
+    assert {c.kind for c in configs.values()} == set(VARIANTS)
+    build_digits_report(out)
+    text = (out / "REPORT.md").read_text()
+    results = json.loads((out / "results.json").read_text())
+    for name, cfg in configs.items():
+        final = json.loads((out / "runs" / name / "result.json").read_text())["final"]
+        cell = results["cells"][f"{cfg.split}/{cfg.kind}"]
+        assert cell["test"]["centre_error"] == [final["test"]["centre_error"]]
+        assert f"{final['test']['centre_error']:.2f}" in text
+    assert "n/a (needs >= 3 seeds" in text  # one seed: no verdict
+    for figure in ("digits_curves.png", "digits_error_maps.png", "digits_samples.png"):
+        assert (out / figure).stat().st_size > 0
+
+
+def test_report_cli_rebuilds_a_digits_folder(tiny_digits):
+    out, _ = tiny_digits
+    (out / "REPORT.md").unlink()
+    result = CliRunner().invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ResNet-style localiser" in (out / "REPORT.md").read_text()
+
+
+def test_digits_cli_help_and_bad_options():
+    runner = CliRunner()
+    assert "--quick" in runner.invoke(app, ["digits", "--help"]).output
+    result = runner.invoke(app, ["digits", "--seeds", "0", "--out", "unused"])
+    assert result.exit_code == 2 and "seeds must be >= 1" in result.output

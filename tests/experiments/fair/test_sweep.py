@@ -1,0 +1,201 @@
+"""Sweeps on Ray Tune, end to end on a tiny canvas: trials, selection on validation only, final
+runs, resume, the fair report; and the search spaces and the missing-extra message."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from coordconv.experiments.core.config import TrainConfig, make_config
+from coordconv.experiments.core.io import write_json
+from coordconv.experiments.core.registry import field_names
+from coordconv.experiments.core.selection import select_trial
+from coordconv.experiments.fair.grid import ARM_ORDER, run_fair
+from coordconv.experiments.fair.sweep import (
+    SEARCH_SPACES,
+    SweepDependencyError,
+    _Budget,
+    _import_tune,
+    run_sweep,
+)
+from coordconv.experiments.notsoclevr import ModelConfig, NotSoClevrData
+
+TINY = dict(canvas=16, square=3)
+
+
+@pytest.mark.parametrize(("task", "kind"), sorted(SEARCH_SPACES))
+def test_every_search_space_value_makes_a_valid_config(task, kind):
+    space = SEARCH_SPACES[task, kind]
+    known = field_names(ModelConfig) | field_names(NotSoClevrData) | field_names(TrainConfig)
+    assert set(space) <= known
+    for key, values in space.items():
+        for value in values:
+            make_config(task, kind, "quadrant", **{key: value})
+    for pick in (0, -1):
+        make_config(task, kind, "uniform", **{k: v[pick] for k, v in space.items()})
+
+
+def test_conv_baselines_sample_the_official_grid():
+    space = SEARCH_SPACES["classification", "conv"]
+    assert space["lr"] == [0.001, 0.002, 0.005, 0.01, 0.02, 0.05]
+    assert space["weight_decay"] == [0.0, 1e-3, 1e-2] and space["kernel"] == [2, 3, 4]
+    assert space["width"] == [1, 2, 3] and space["batch_size"] == [16, 32]
+    assert max(space["epochs"]) == 1000 and "step" in space["lr_schedule"]
+
+
+def test_budget_reads_the_trials_again_after_a_phase(tmp_path):
+    """A restored phase runs Ray's own (unpickled) copy of the stopper: the sweep's instance
+    must not decide on its stale tally (it once started a surplus phase that way)."""
+
+    def trial(name: str, seconds: float) -> None:
+        result = {"config": {}, "final": {"val": {}}, "epochs_run": 1, "wall_time_s": seconds}
+        write_json(tmp_path / "trials" / name / "result.json", result)
+
+    trial("00000-a", 100.0)
+    budget = _Budget(tmp_path, 150.0)
+    assert not budget.stop_all()
+    trial("00001-a", 100.0)  # written by a trial the copy watched, not this instance
+    assert not budget.stop_all()  # stale until the phase ends
+    budget.reload()
+    assert budget.stop_all()
+    budget("b_00000", {"train_time_s": 10.0})
+    assert sum(budget.spent.values()) == 210.0
+
+
+def test_missing_ray_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(SweepDependencyError, match=r"torch-coordconv\[sweep\]"):
+        _import_tune()
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    progress: list[dict] = []
+    summary = run_sweep(
+        "classification",
+        "coordconv",
+        "uniform",
+        out,
+        budget_min=0.05,
+        max_trials=4,
+        final_seeds=2,
+        on_progress=progress.append,
+        **TINY,
+    )
+    return out, summary, progress
+
+
+def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
+    out, summary, _ = tiny_sweep
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved == summary and saved["final_done"]
+    assert {"task", "model", "split", "metric", "budget_s", "search_space", "trials"} <= set(saved)
+    assert saved["spent_s"] >= saved["budget_s"] or len(saved["trials"]) == 4
+    assert saved["selected"] == select_trial(saved["trials"], "classification")["id"]
+    for trial in saved["trials"]:
+        result = json.loads((out / "trials" / trial["id"] / "result.json").read_text())
+        # a trial never evaluates test (nor train): nothing of test can reach the selection
+        assert all(set(h) == {"epoch", "val", "seconds"} for h in result["history"])
+        assert "test" not in result["final"] and result["config"]["trial"]
+        # denormals are flushed inside the Ray worker too
+        assert result["config"]["flush_denormal"] and result["denormal_flush_share"] == 1.0
+        assert (
+            trial["val"] == result["final"]["val"] and trial["epochs_run"] == result["epochs_run"]
+        )
+
+
+def test_progress_counts_every_trials_training_time(tiny_sweep):
+    _, summary, progress = tiny_sweep
+    assert progress and progress[-1]["budget_s"] == summary["budget_s"]
+    assert progress[-1]["trials"] == len(summary["trials"])
+    assert progress[-1]["spent_s"] == pytest.approx(summary["spent_s"])
+
+
+def test_final_runs_retrain_the_selection_on_fresh_seeds(tiny_sweep):
+    out, summary, _ = tiny_sweep
+    selected = next(t for t in summary["trials"] if t["id"] == summary["selected"])
+    final = summary["final"]
+    assert [r["seed"] for r in final["runs"]] == [100, 101]
+    for run in final["runs"]:
+        cfg = run["config"]
+        assert not cfg["validation"] and not cfg["trial"]
+        assert cfg["lr"] == selected["config"]["lr"] and cfg["model"] == selected["config"]["model"]
+        result = json.loads((out / "final" / "runs" / run["name"] / "result.json").read_text())
+        assert result["epochs_run"] == selected["epochs_run"]
+        assert run["test"] == result["final"]["test"]
+    values = [r["test"]["accuracy"] for r in final["runs"]]
+    assert final["test_mean"] == pytest.approx(sum(values) / 2)
+
+
+def test_a_finished_sweep_is_not_run_again(tiny_sweep):
+    out, summary, _ = tiny_sweep
+    again = run_sweep("classification", "coordconv", "uniform", out, budget_min=0.05, **TINY)
+    assert again == summary
+
+
+def test_sweep_refuses_an_existing_folder_without_resume(tmp_path):
+    (tmp_path / "ray").mkdir()
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_sweep("regression", "mlp", "uniform", tmp_path, **TINY)
+
+
+def test_interrupted_sweep_resumes(tmp_path):
+    """Ctrl-C after the first trial epoch, then --resume: the sweep finishes and keeps its trials."""
+    out = tmp_path / "sweep"
+    args = ["--task", "regression", "--model", "mlp", "--split", "uniform", "--out", str(out)]
+    args += ["--budget-min", "0.5", "--max-trials", "6", "--final-seeds", "1"]
+    args += ["--canvas", "16", "--square", "3"]
+    command = [sys.executable, "-m", "coordconv.experiments.cli", "sweep", *args]
+    env = {**os.environ, "COLUMNS": "200"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while not list(out.glob("trials/*/result.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(out.glob("trials/*/result.json")), "no trial finished an epoch in 10 minutes"
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=600)[0].decode()
+    assert process.returncode == 130, output
+    assert not (out / "sweep.json").exists()
+    before = {p.parent.name for p in out.glob("trials/*/result.json")}
+    assert before
+
+    done = subprocess.run([*command, "--resume"], env=env, capture_output=True, timeout=900)
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["final_done"] and before <= {t["id"] for t in summary["trials"]}
+    assert len(summary["trials"]) <= 6
+
+
+def test_fair_report_holds_the_sweep_numbers(tmp_path):
+    from coordconv.experiments.fair.report import build_fair_report
+
+    names = run_fair(
+        tmp_path,
+        budget_min=0.03,
+        final_seeds=2,
+        max_trials=3,
+        tasks=("rendering",),
+        splits=("quadrant",),
+        **TINY,
+    )
+    assert names == [f"rendering-{arm}-quadrant" for arm in ARM_ORDER]
+    report = build_fair_report(tmp_path).read_text()
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "Not run yet" in report and (tmp_path / "fair_rendering.png").stat().st_size > 1000
+    for cell in results["cells"]:
+        summary = json.loads(
+            Path(tmp_path, "sweeps", f"rendering-{cell['arm']}-quadrant", "sweep.json").read_text()
+        )
+        assert cell["test"] == [r["test"]["iou"] for r in summary["final"]["runs"]]
+        row = next(
+            line for line in report.splitlines() if line.startswith(f"| quadrant | {cell['arm']} |")
+        )
+        assert f"| {cell['trials']} |" in row and f"{cell['solved']}/2" in row
+    with pytest.raises(ValueError, match="other settings"):
+        run_fair(tmp_path, budget_min=1.0, tasks=("rendering",), splits=("quadrant",), **TINY)
