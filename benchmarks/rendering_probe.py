@@ -18,7 +18,7 @@ import torch
 
 from coordconv.experiments.core.config import TrainConfig
 from coordconv.experiments.core.registry import get_task
-from coordconv.experiments.notsoclevr.data import NotSoClevr, make_split, task_tensors
+from coordconv.experiments.notsoclevr.data import NotSoClevr, task_tensors
 from coordconv.experiments.notsoclevr.models import PixelSoftmax, build_model
 
 
@@ -47,9 +47,7 @@ def probe(run: Path) -> None:
     mean_inside = (maps * inside).sum(1) / inside.sum(1)
     mean_outside = (maps * ~inside).sum(1) / (~inside).sum(1)
 
-    train_idx, test_idx = make_split(
-        data, cfg.split, test_fraction=cfg.data.test_fraction, seed=cfg.data.split_seed
-    )
+    train_idx, test_idx = cfg.data.train_test(data)
     print(f"{run}: {cfg.split} split, seed {cfg.seed}, epochs {ckpt['state']['epoch']}")
     print("part    arg-max at centre  arg-max distance (px)  map inside / outside square  IoU")
     for part, idx in (("train", train_idx), ("test", test_idx)):

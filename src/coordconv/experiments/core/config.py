@@ -27,7 +27,8 @@ class TrainConfig:
     data: Any  # the study's data config: split, split_seed, ...
     seed: int = 0  # model initialisation and batch order
     validation: bool = False  # fit on the training part minus a validation part, report `val`
-    centre_output: bool = False  # start with outputs centred on 0 (data-dependent init)
+    centre_output: bool = False  # shift the last bias so outputs start centred on 0 (a recipe
+    # switch of Not-so-Clevr regression; generic here: a data-dependent init on the fit part)
     epochs: int = 4  # maximum number of passes over the training set
     batch_size: int = 16
     lr: float = 0.005  # peak learning rate

@@ -51,7 +51,8 @@ def median_text(values: list[float | None], unit: str = " s") -> str:
 
 def cell_of(config: dict[str, Any]) -> tuple[str, str, str]:
     """``(task, model kind, split)`` of a saved run config (``result.json["config"]``)."""
-    return config["model"]["task"], config["model"]["kind"], config["data"]["split"]
+    upgraded = upgrade_config(config)
+    return upgraded["model"]["task"], upgraded["model"]["kind"], upgraded["data"]["split"]
 
 
 def save_figure(fig: Any, path: Path) -> None:

@@ -20,7 +20,8 @@ __all__ = ["TaskSpec"]
 class TaskSpec:
     """One task as data: its loss, its per-example scores, and its target.
 
-    ``target_metric >= target_value`` (and, where set, ``mean_pixel_error < max_pixel_error``)
+    ``target_metric >= target_value`` (and, where set, ``metrics[metric] < bound`` for
+    ``max_error = (metric, bound)``)
     counts as solved. ``loss_fn`` and ``score_fn`` receive the spec (for the canvas size).
     """
 
@@ -29,7 +30,7 @@ class TaskSpec:
     target_value: float
     loss_fn: Callable[[TaskSpec, Tensor, Tensor], Tensor]
     score_fn: Callable[[TaskSpec, Tensor, Tensor], dict[str, Tensor]]
-    max_pixel_error: float | None = None
+    max_error: tuple[str, float] | None = None  # (metric, bound): also below this to count
     canvas: int = 64
     medians: tuple[str, ...] = ()  # scores whose median is reported too, as `median_<score>`
     # (metric, "max" | "min"): what choices on validation optimise after the target count;
@@ -66,8 +67,9 @@ class TaskSpec:
     def reached(self, metrics: dict[str, float]) -> bool:
         """Whether ``metrics`` meet the task's target."""
         solved = metrics[self.target_metric] >= self.target_value - 1e-9
-        if self.max_pixel_error is not None:
-            solved = solved and metrics["mean_pixel_error"] < self.max_pixel_error
+        if self.max_error is not None:
+            metric, bound = self.max_error
+            solved = solved and metrics[metric] < bound
         return solved
 
     @torch.no_grad()

@@ -59,7 +59,7 @@ TASK_SPECS = {
         1.0,
         _regression_loss,
         _regression_scores,
-        max_pixel_error=0.5,
+        max_error=("mean_pixel_error", 0.5),
         select_by=("mean_pixel_error", "min"),  # graded, unlike exact-pixel accuracy
     ),
     # the report shows a few rendered squares: the per-pixel probabilities
