@@ -299,6 +299,16 @@ def test_cached_coord_map_is_opt_in_and_never_stale() -> None:
         other = cc.CoordConv2d(3, 4, 3, padding=1)
         layer.load_state_dict(other.state_dict())
         torch.testing.assert_close(layer(x), reference(other, x))
+        # edits that bump no version counter: through .data (EMA updates, weight surgery)
+        layer.coord_weight.data.mul_(-2.0)
+        layer.bias.data += 1.0
+        torch.testing.assert_close(layer(x), reference(layer, x))
+        # a map cached under autocast is not reused outside it, nor the other way round
+        fp32 = layer(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.testing.assert_close(layer(x).float(), fp32, atol=0.05, rtol=0.05)
+        assert layer(x).dtype == torch.float32
+        torch.testing.assert_close(layer(x), reference(layer, x), atol=1e-6, rtol=1e-6)
 
 
 def test_double_backward() -> None:

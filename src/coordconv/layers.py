@@ -74,6 +74,21 @@ def _capturing() -> bool:
     return torch.jit.is_tracing() or _is_compiling() or torch.onnx.is_in_onnx_export()
 
 
+def _autocast(device: torch.device) -> torch.dtype | None:
+    """The dtype autocast computes in on ``device`` now, or None when autocast is off there."""
+    kind = device.type
+    try:
+        enabled = torch.is_autocast_enabled(kind)
+    except TypeError:  # torch < 2.4: no device argument
+        enabled = torch.is_autocast_cpu_enabled() if kind == "cpu" else torch.is_autocast_enabled()
+    if not enabled:
+        return None
+    get_dtype = getattr(torch, "get_autocast_dtype", None)
+    if get_dtype is not None:
+        return get_dtype(kind)
+    return torch.get_autocast_cpu_dtype() if kind == "cpu" else torch.get_autocast_gpu_dtype()
+
+
 def _transformed() -> bool:
     """True inside a ``torch.func`` transform (grad, vmap, jacrev, ...): compute out of place."""
     peek = getattr(torch._C._functorch, "peek_interpreter_stack", None)
@@ -266,6 +281,7 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         )
         self._grid_cache = _Cache()
         self._map_cache = _Cache()
+        self._map_values = _Cache()  # per map: the coordinate weights and bias it was made from
         self.reset_parameters()
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -341,18 +357,23 @@ class _CoordConvBase(_CachingModule, _ConvNd):
 
         ``grid`` is the ``(1, d, *spatial)`` grid of the input's spatial size. With
         ``cache_coord_map`` set, in eval mode and when no gradient is needed, the map is cached
-        per grid and weight version.
+        per grid size, dtype and autocast state, and reused only while the coordinate weights and
+        bias hold the values it was computed from (compared exactly, so edits through ``.data``
+        are seen too).
         """
         if not (self.cache_coord_map and not self.training) or _transformed():
             return self._compute_coord_map(grid, output_padding)
-        params = [p for p in (self.weight, self.coord_weight, self.bias) if p is not None]
+        params = [p for p in (self.coord_weight, self.bias) if p is not None]
         if torch.is_grad_enabled() and any(p.requires_grad for p in params):
             return self._compute_coord_map(grid, output_padding)
-        versions = [(p.data_ptr(), p._version) for p in params]
-        key = (grid.shape, grid.device, grid.dtype, str(output_padding), *versions)
-        cached = self._map_cache.get(key)
-        if cached is None:
-            with torch.no_grad(), torch.inference_mode(False):
+        key = (grid.shape, grid.device, grid.dtype, str(output_padding), _autocast(grid.device))
+        # the values the map was computed from, compared exactly on every call: an in-place edit
+        # through `.data` (EMA, weight surgery) bumps no version counter, so versions cannot tell
+        with torch.no_grad(), torch.inference_mode(False):
+            values = torch.cat([p.detach().flatten() for p in params])
+            cached, seen = self._map_cache.get(key), self._map_values.get(key)
+            if cached is None or seen is None or not torch.equal(seen, values):
+                self._map_values.put(key, values.clone())
                 cached = self._map_cache.put(key, self._compute_coord_map(grid, output_padding))
         return cached
 
