@@ -373,7 +373,7 @@ class _CoordConvBase(_CachingModule, _ConvNd):
             values = torch.cat([p.detach().flatten() for p in params])
             cached, seen = self._map_cache.get(key), self._map_values.get(key)
             if cached is None or seen is None or not torch.equal(seen, values):
-                self._map_values.put(key, values.clone())
+                self._map_values.put(key, values)  # torch.cat made a new tensor
                 cached = self._map_cache.put(key, self._compute_coord_map(grid, output_padding))
         return cached
 

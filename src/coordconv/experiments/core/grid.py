@@ -34,7 +34,8 @@ FIRST_SEED = 100
 
 
 def seed_range(modes: dict[str, dict[str, Any]], mode: str, seeds: int | None, first: int) -> range:
-    """The seeds of a grid of ``modes[mode]`` (its ``"seeds"`` count): ``seeds`` (default: the mode's count) from ``first`` on."""
+    """The seeds of ``modes[mode]``'s grid: ``seeds`` of them (default: the mode's ``"seeds"``)
+    from ``first`` on."""
     if mode not in modes:
         raise ValueError(f"mode must be one of {tuple(modes)}, got {mode!r}")
     n_seeds = modes[mode]["seeds"] if seeds is None else seeds
