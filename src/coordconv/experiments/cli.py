@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from coordconv.experiments.fair.grid import LADDER
+from coordconv.experiments.fair.sweep import ARMS
 from coordconv.experiments.notsoclevr.data import QUADRANTS, SPLITS, TASKS
 from coordconv.experiments.notsoclevr.models import KINDS
 
@@ -26,9 +28,11 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-# Choices come from the experiments' registry of names (data.TASKS, data.SPLITS, models.KINDS).
+# Choices come from the experiments' registry of names (data.TASKS, data.SPLITS, models.KINDS,
+# sweep.ARMS).
 TaskName = Enum("TaskName", {name: name for name in TASKS}, type=str)  # type: ignore[misc]
 ModelName = Enum("ModelName", {name: name for name in KINDS}, type=str)  # type: ignore[misc]
+ArmName = Enum("ArmName", {name: name for name in ARMS}, type=str)  # type: ignore[misc]
 SplitName = Enum("SplitName", {name: name for name in SPLITS}, type=str)  # type: ignore[misc]
 QuadrantName = Enum("QuadrantName", {name: name for name in QUADRANTS}, type=str)  # type: ignore[misc]
 QUADRANT_HELP = "the quadrant split's held-out quadrant (y grows downward)"
@@ -45,6 +49,17 @@ def _progress() -> Progress:
         TextColumn("{task.fields[info]}"),
         console=console,
     )
+
+
+def _minutes(text: str) -> tuple[float, ...]:
+    """``"5,20,80"`` -> ``(5.0, 20.0, 80.0)``; a clear error for anything else."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v <= 0 for v in values):
+        raise typer.BadParameter(f"expected CPU-minutes > 0 separated by commas, got {text!r}")
+    return values
 
 
 def _fail(message: str) -> None:
@@ -199,13 +214,22 @@ def _sweep_progress(bar: Progress, job: Any) -> Any:
 @app.command()
 def sweep(
     task: Annotated[TaskName, typer.Option(help="which toy task")],
-    model: Annotated[ModelName, typer.Option(help="which arm: conv, coordconv, mlp, conv-tiled")],
+    model: Annotated[
+        ArmName,
+        typer.Option(help="which arm: a model kind, or coordconv-paper (the paper's plain space)"),
+    ],
     split: Annotated[SplitName, typer.Option(help="uniform or quadrant")],
     out: Annotated[Path, typer.Option(help="sweep folder (sweep.json, trials/, final/)")],
     quadrant: Annotated[QuadrantName, typer.Option(help=QUADRANT_HELP)] = DEFAULT_QUADRANT,
     budget_min: Annotated[
         float, typer.Option(help="CPU-minutes of training for the whole sweep (all trials)")
     ] = 10.0,
+    rungs: Annotated[
+        str,
+        typer.Option(
+            help="lower budgets (CPU-minutes, e.g. 5,20) selected from the sweep's prefix"
+        ),
+    ] = "",
     max_trials: Annotated[int, typer.Option(help="at most this many trials")] = 1000,
     seed: Annotated[int, typer.Option(help="seeds the search and the trials' training")] = 0,
     final_seeds: Annotated[
@@ -231,6 +255,7 @@ def sweep(
                 split.value,
                 out,
                 budget_min=budget_min,
+                rungs=_minutes(rungs) if rungs else (),
                 max_trials=max_trials,
                 seed=seed,
                 final_seeds=final_seeds,
@@ -280,16 +305,20 @@ def reproduce(
     fair: Annotated[
         bool,
         typer.Option(
-            help="the fair comparison: sweep every arm (conv, coordconv, mlp, conv-tiled) of "
-            "every task and split with the same --budget-min on Ray Tune"
+            help="the fair comparison: sweep every arm (coordconv, conv, coordconv-paper, mlp, "
+            "conv-tiled) of every task and split with the same budgets on Ray Tune"
         ),
     ] = False,
-    budget_min: Annotated[
-        float, typer.Option(help="--fair: CPU-minutes of tuning per arm and cell")
-    ] = 5.0,
+    ladder: Annotated[
+        str,
+        typer.Option(
+            help="--fair: budget rungs, CPU-minutes of tuning per cell; every cell gets the "
+            "first, the deciding conv cells climb them all"
+        ),
+    ] = ",".join(f"{r:g}" for r in LADDER),
     final_seeds: Annotated[
-        int, typer.Option(help="--fair: fresh seeds retraining each selected config")
-    ] = 3,
+        int, typer.Option(help="--fair: fresh seeds retraining each rung's selected config")
+    ] = 5,
     address: Annotated[
         str | None, typer.Option(help="--fair: a running Ray cluster (default: local)")
     ] = None,
@@ -299,7 +328,7 @@ def reproduce(
     With --fair: sweep every arm of every cell with equal tuning budgets instead (hours at the
     default budget on a 2-core CPU; resumable), then write the fair REPORT.md."""
     if fair:
-        _reproduce_fair(out, budget_min, final_seeds, address, canvas)
+        _reproduce_fair(out, _minutes(ladder), final_seeds, address, canvas)
         return
     from coordconv.experiments.core.grid import run_grid, threads_per_job
     from coordconv.experiments.core.train import NonFiniteLossError
@@ -339,7 +368,7 @@ def reproduce(
 
 
 def _reproduce_fair(
-    out: Path, budget_min: float, final_seeds: int, address: str | None, canvas: int | None
+    out: Path, ladder: tuple[float, ...], final_seeds: int, address: str | None, canvas: int | None
 ) -> None:
     from coordconv.experiments.fair.grid import cells, run_fair
     from coordconv.experiments.fair.report import build_fair_report
@@ -366,7 +395,8 @@ def _reproduce_fair(
         try:
             run_fair(
                 out,
-                budget_min=budget_min,
+                budget_min=min(ladder),
+                ladder=ladder,
                 final_seeds=final_seeds,
                 address=address,
                 canvas=canvas,

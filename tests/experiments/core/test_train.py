@@ -39,7 +39,7 @@ def test_every_task_and_model_runs(tmp_path, task, model):
     assert saved["finished"] and saved["epochs_run"] == 2
     assert set(saved) >= {"config", "versions", "params", "wall_time_s", "history", "final"}
     assert [h["epoch"] for h in saved["history"]] == [1, 2]
-    assert all(h["seconds"] > 0 for h in saved["history"])
+    assert all(h["seconds"] > 0 and h["cpu_seconds"] > 0 for h in saved["history"])
     metrics = {
         "classification": {"loss", "accuracy"},
         "regression": {"loss", "accuracy", "mean_pixel_error"},
@@ -169,7 +169,9 @@ def test_validation_run_records_val_and_never_reads_test(tmp_path, monkeypatch):
         task="rendering", split="quadrant", epochs=2, validation=True, stop_at_target=True
     )
     clean = train(cfg, tmp_path / "clean")
-    assert [set(h) for h in clean["history"]] == [{"epoch", "train", "val", "test", "seconds"}] * 2
+    assert [set(h) for h in clean["history"]] == [
+        {"epoch", "train", "val", "test", "seconds", "cpu_seconds"}
+    ] * 2
     assert set(clean["final"]) >= {"train", "val", "test", "time_to_target_s", "held_target"}
     real = train_module.task_tensors
 
@@ -240,7 +242,7 @@ def test_stop_epoch_ends_early_on_the_planned_schedule(tmp_path):
 def test_sweep_trial_evaluates_validation_only(tmp_path):
     cfg = _config(task="regression", epochs=2, validation=True, trial=True)
     result = train(cfg, tmp_path)
-    assert [set(h) for h in result["history"]] == [{"epoch", "val", "seconds"}] * 2
+    assert [set(h) for h in result["history"]] == [{"epoch", "val", "seconds", "cpu_seconds"}] * 2
     assert "test" not in result["final"] and "train" not in result["final"]
     assert result["final"]["judged"] == ["val"]
     assert not (tmp_path / "examples.npz").exists()
@@ -251,7 +253,7 @@ def test_sweep_trial_evaluates_validation_only(tmp_path):
 def test_eval_last_only_scores_once_with_the_same_final_numbers(tmp_path):
     every = train(_config(epochs=2), tmp_path / "every")
     once = train(_config(epochs=2, eval_last_only=True), tmp_path / "once")
-    assert set(once["history"][0]) == {"epoch", "seconds"}
+    assert set(once["history"][0]) == {"epoch", "seconds", "cpu_seconds"}
     assert once["final"]["train"] == every["final"]["train"]
     assert once["final"]["test"] == every["final"]["test"]
     with pytest.raises(ValueError, match="eval_last_only"):

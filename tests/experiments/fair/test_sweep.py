@@ -17,6 +17,7 @@ from coordconv.experiments.core.registry import field_names
 from coordconv.experiments.core.selection import select_trial
 from coordconv.experiments.fair.grid import ARM_ORDER, run_fair
 from coordconv.experiments.fair.sweep import (
+    ARMS,
     SEARCH_SPACES,
     SweepDependencyError,
     _Budget,
@@ -28,9 +29,9 @@ from coordconv.experiments.notsoclevr import ModelConfig, NotSoClevrData
 TINY = dict(canvas=16, square=3)
 
 
-@pytest.mark.parametrize(("task", "kind"), sorted(SEARCH_SPACES))
-def test_every_search_space_value_makes_a_valid_config(task, kind):
-    space = SEARCH_SPACES[task, kind]
+@pytest.mark.parametrize(("task", "arm"), sorted(SEARCH_SPACES))
+def test_every_search_space_value_makes_a_valid_config(task, arm):
+    space, kind = SEARCH_SPACES[task, arm], ARMS[arm]
     known = field_names(ModelConfig) | field_names(NotSoClevrData) | field_names(TrainConfig)
     assert set(space) <= known
     for key, values in space.items():
@@ -101,7 +102,7 @@ def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
     for trial in saved["trials"]:
         result = json.loads((out / "trials" / trial["id"] / "result.json").read_text())
         # a trial never evaluates test (nor train): nothing of test can reach the selection
-        assert all(set(h) == {"epoch", "val", "seconds"} for h in result["history"])
+        assert all(set(h) == {"epoch", "val", "seconds", "cpu_seconds"} for h in result["history"])
         assert "test" not in result["final"] and result["config"]["trial"]
         # denormals are flushed inside the Ray worker too
         assert result["config"]["flush_denormal"] and result["denormal_flush_share"] == 1.0
@@ -126,7 +127,8 @@ def test_final_runs_retrain_the_selection_on_fresh_seeds(tiny_sweep):
         cfg = run["config"]
         assert not cfg["validation"] and not cfg["trial"]
         assert cfg["lr"] == selected["config"]["lr"] and cfg["model"] == selected["config"]["model"]
-        result = json.loads((out / "final" / "runs" / run["name"] / "result.json").read_text())
+        path = out / "final" / summary["selected"] / "runs" / run["name"] / "result.json"
+        result = json.loads(path.read_text())
         assert result["epochs_run"] == selected["epochs_run"]
         assert run["test"] == result["final"]["test"]
     values = [r["test"]["accuracy"] for r in final["runs"]]

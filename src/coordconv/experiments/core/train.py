@@ -87,6 +87,7 @@ class RunState:
 
     epoch: int = 0
     train_time_s: float = 0.0
+    train_cpu_s: float = 0.0  # the process's CPU seconds over the same steps (sweep budgets)
     time_to_target_s: float | None = (
         None  # training seconds until train and test (val in sweep trials) first met the target
     )
@@ -251,7 +252,7 @@ def train(
     result: dict[str, Any] = {}
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         model.train()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for step, batch in enumerate(
             torch.randperm(len(x_train), generator=order).split(cfg.batch_size)
         ):
@@ -269,8 +270,9 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         state.train_time_s += seconds
+        state.train_cpu_s += cpu_seconds
 
         # Decisions below read train (stopping) or val (sweeps) only; test is measured, never
         # used to decide, and a sweep trial does not even evaluate it (nor train, to save time).
@@ -287,7 +289,7 @@ def train(
         if evaluate and not cfg.trial:
             entry["test"], test_scores = task.evaluate(model, x_test, y_test)
             parts.append(test_scores)
-        entry["seconds"] = seconds
+        entry["seconds"], entry["cpu_seconds"] = seconds, cpu_seconds
         state.history.append(entry)
         state.epoch = epoch
         if evaluate:
@@ -347,6 +349,7 @@ def _result(
         "denormal_flush_share": flush_share,  # observed at the start: 1.0 = every thread flushes
         "params": count_params(model),
         "wall_time_s": state.train_time_s,
+        "cpu_time_s": state.train_cpu_s,
         "examples_per_s": seen / state.train_time_s if state.train_time_s > 0 else None,
         "epochs_run": state.epoch,
         "finished": state.finished,

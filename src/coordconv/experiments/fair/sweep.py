@@ -9,10 +9,25 @@ validation metric, then the lowest validation loss; ties: the first started), wh
 retrained on the whole training part for fresh seeds in ``DIR/final/``; only those runs are scored
 on test. Everything lands in ``DIR/sweep.json``.
 
-Budget: ``budget_s`` is training seconds summed over trials (one thread each, so CPU-seconds of
-training), evaluation excluded, identical for every arm compared. ASHA: ``time_attr`` = epochs,
+Budget: ``budget_s`` is CPU-seconds of training summed over trials (each trial one thread; the
+engine's ``cpu_time_s``, the process's CPU time over its training steps, so another load on the
+machine does not eat into it), evaluation excluded, identical for every arm compared. ASHA: ``time_attr`` = epochs,
 ``grace_period`` 2 epochs, ``reduction_factor`` 3 (rungs at 2, 6, 18, 54, ... epochs), ``max_t`` the
 largest epoch count in the space.
+
+Budget ladder: one sweep run to its top budget also gives the selection at every lower budget
+``B`` in ``rungs``, as its prefix. The driver logs every trial result in arrival order
+(``ledger.jsonl``: trial, epoch, the trial's training seconds so far) — the view the budget stopper
+has — so each trial's ``finished_at_s`` is the tuning seconds all trials had spent when its last
+result arrived. The selection at rung ``B`` is ``select_trial`` over the trials finished within
+``B``: what a sweep stopped at ``B`` would have held, minus the trials it would have cut mid-run
+(the top rung is the sweep's own selection, over all its trials).
+Each rung's selection gets its own fresh-seed final runs (``final/<trial id>/``, shared by rungs
+that select the same trial).
+
+Seeds: trial ``i`` of phase ``p`` trains with seed ``trial_seed(seed, p, i)`` (recorded in its
+config), and each cell's sampler starts from its own random state (``sampler_seed``), so cells
+that share a space do not draw the same configurations.
 
 Local by default (Ray started in this process with this machine's CPUs, no dashboard);
 ``address`` attaches to a running cluster (``ray start --head`` on one machine, ``ray start
@@ -22,11 +37,13 @@ Local by default (Ray started in this process with this machine's CPUs, no dashb
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import statistics
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -40,16 +57,32 @@ from coordconv.experiments.core.selection import RULE, select_trial
 from coordconv.experiments.core.train import train, versions
 
 __all__ = [
+    "ARMS",
     "ASHA",
     "SEARCH_SPACES",
     "SweepDependencyError",
     "SweepInterrupted",
+    "finish_times",
     "load_trials",
     "run_sweep",
+    "sampler_seed",
     "select_trial",
+    "trial_seed",
 ]
 
 ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 3}
+# Arms whose single epoch is a large share of a small budget stop from their first epoch on.
+ASHA_GRACE: dict[str, int] = {"conv-tiled": 1}
+
+# Arm -> model kind. "coordconv-paper" is CoordConv swept over the paper's plain space (none of
+# this project's switches), so the report shows whether the result depends on them.
+ARMS: dict[str, str] = {
+    "coordconv": "coordconv",
+    "coordconv-paper": "coordconv",
+    "conv": "conv",
+    "mlp": "mlp",
+    "conv-tiled": "conv-tiled",
+}
 
 # The paper's official baseline grid (experiment logs: 324 deconv configurations per split for
 # classification, 1000 epochs, lr x0.1 every 200 epochs = our "step" schedule).
@@ -62,32 +95,46 @@ _OFFICIAL: dict[str, list[Any]] = {
     "epochs": [10, 30, 100, 300, 1000],
     "lr_schedule": ["cosine", "step"],
 }
+# The official grid's training settings only: what it varies for any model.
+_OFFICIAL_TRAINING = {
+    k: v
+    for k, v in _OFFICIAL.items()
+    if k in ("lr", "weight_decay", "batch_size", "epochs", "lr_schedule")
+}
 _SMALL_LR: dict[str, list[Any]] = {"lr": [0.001, 0.002, 0.005, 0.01, 0.02], "batch_size": [16, 32]}
 _COORDCONV_L2: dict[str, list[Any]] = {"weight_decay": [0.0, 1e-5, 1e-3, 1e-2]}
+# Regression input and output scaling: found for CoordConv, but nothing in them is about
+# coordinates, so every regression arm samples them.
 _REGRESSION_INPUT: dict[str, list[Any]] = {
     "onehot_gain": [1.0, 64.0],
     "centre_output": [False, True],
 }
+# The critics' arms, bounded so that no trial costs more than about a tenth of a 5 CPU-minute
+# budget (>= 10 trials): the mlp's epochs (~0.35-1.7 s each), the tiled conv's kernel and width
+# (k=3, width 1: ~22 s per epoch on the 64 canvas; k=5 width 2 took ~300 s).
 _MLP: dict[str, list[Any]] = {
     "lr": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
     "weight_decay": [0.0, 1e-5, 1e-3],
     "width": [1, 2, 3],
     "batch_size": [16, 32],
-    "epochs": [10, 30, 100, 300],
+    "epochs": [5, 10, 20],
 }
 _TILED: dict[str, list[Any]] = {
     **_SMALL_LR,
     **_COORDCONV_L2,
-    "kernel": [3, 5],
-    "width": [1, 2],
-    "epochs": [4, 8, 16, 32],
+    "kernel": [3],
+    "width": [1],
+    "epochs": [1, 2, 4, 8],
 }
 
-# One search space per (task, model): every value is a list sampled uniformly (tune.choice).
+# One search space per (task, arm): every value is a list sampled uniformly (tune.choice).
 SEARCH_SPACES: dict[tuple[str, str], dict[str, list[Any]]] = {
     ("classification", "conv"): _OFFICIAL,
     ("rendering", "conv"): _OFFICIAL,
-    ("regression", "conv"): {k: v for k, v in _OFFICIAL.items() if k != "kernel"},
+    ("regression", "conv"): {
+        **{k: v for k, v in _OFFICIAL.items() if k != "kernel"},
+        **_REGRESSION_INPUT,
+    },
     ("classification", "coordconv"): {
         **_SMALL_LR,
         **_COORDCONV_L2,
@@ -107,8 +154,12 @@ SEARCH_SPACES: dict[tuple[str, str], dict[str, list[Any]]] = {
         "offset_init": [False, True],
         "softmax_peak": ["sum", "max"],
     },
+    **{
+        (task, "coordconv-paper"): _OFFICIAL_TRAINING
+        for task in ("classification", "regression", "rendering")
+    },
     ("classification", "mlp"): _MLP,
-    ("regression", "mlp"): _MLP,
+    ("regression", "mlp"): {**_MLP, **_REGRESSION_INPUT},
     ("rendering", "mlp"): _MLP,
     ("classification", "conv-tiled"): _TILED,
     ("regression", "conv-tiled"): {**_TILED, **_REGRESSION_INPUT},
@@ -149,7 +200,9 @@ def load_trials(out: str | Path) -> list[dict[str, Any]]:
                 "config": result["config"],
                 "val": result["final"]["val"],
                 "epochs_run": result["epochs_run"],
-                "train_time_s": result["wall_time_s"],
+                # CPU seconds of training (wall seconds in sweeps made before they were kept)
+                "train_time_s": result.get("cpu_time_s", result["wall_time_s"]),
+                "wall_time_s": result["wall_time_s"],
             }
         )
     return trials
@@ -161,17 +214,34 @@ def _trial_id(name: str) -> str:
     return f"{number}-{prefix}" if number.isdigit() else name
 
 
-def _make_trainable(base: dict[str, Any], out: Path, metric: str) -> Callable[[dict], None]:
+def trial_seed(seed: int, phase: int, index: int) -> int:
+    """The training seed of trial ``index`` of sweep phase ``phase``: distinct per trial, and
+    never one of the final runs' seeds (100, 101, ...)."""
+    if not 0 <= index < 10_000 or not 0 <= phase < 100:
+        raise ValueError(f"need 0 <= index < 10000 and 0 <= phase < 100, got {index}, {phase}")
+    return 1_000_000 + seed * 100_000_000 + phase * 10_000 + index
+
+
+def sampler_seed(seed: int, task: str, arm: str, split: str, quadrant: str | None) -> int:
+    """The random state of a cell's configuration sampler: its own per cell and sweep seed."""
+    return zlib.crc32(f"{seed}/{task}/{arm}/{split}/{quadrant}".encode())
+
+
+def _make_trainable(
+    base: dict[str, Any], out: Path, metric: str, phase: int
+) -> Callable[[dict], None]:
     """The function Ray runs per trial: one engine run in ``out/trials/<id>``, reporting per epoch."""
 
     def trainable(params: dict[str, Any]) -> None:
         _, tune = _import_tune()
-        run_dir = out / "trials" / _trial_id(tune.get_context().get_trial_id())
-        cfg = make_config(**base, **params)
+        ray_id = tune.get_context().get_trial_id()
+        run_dir = out / "trials" / _trial_id(ray_id)
+        seed = trial_seed(base["seed"], phase, int(ray_id.rpartition("_")[2]))
+        cfg = make_config(**{**base, "seed": seed}, **params)
         started = time.process_time()
 
         def report(entry: dict[str, Any]) -> None:
-            spent = read_json(run_dir / "result.json")["wall_time_s"]
+            spent = read_json(run_dir / "result.json")["cpu_time_s"]
             tune.report(
                 {
                     "epoch": entry["epoch"],
@@ -184,6 +254,22 @@ def _make_trainable(base: dict[str, Any], out: Path, metric: str) -> Callable[[d
         train(cfg, run_dir, resume=True, progress=report)
 
     return trainable
+
+
+def finish_times(out: str | Path) -> dict[str, float]:
+    """Trial id -> tuning seconds all trials had spent when its last result reached the driver,
+    replayed from ``out/ledger.jsonl`` (see the module doc)."""
+    path = Path(out, "ledger.jsonl")
+    spent: dict[str, float] = {}
+    finished: dict[str, float] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            spent[record["trial"]] = record["train_time_s"]
+            finished[record["trial"]] = sum(spent.values())
+    return finished
 
 
 class _Budget:
@@ -218,7 +304,8 @@ class _Budget:
 
 
 class _Watch:
-    """What a running sweep's callback updates: busy CPU seconds per trial, and the caller's
+    """What a running sweep's callback updates: busy CPU seconds per trial, the ledger of
+    results (``ledger.jsonl``, one line per result, appended as it arrives), and the caller's
     progress hook. Lives in this process only (see :class:`_Watcher`).
 
     The latest validation metric and training seconds per trial are read from disk once (trials
@@ -243,6 +330,10 @@ class _Watch:
 
     def update(self, trial_id: str, result: dict[str, Any]) -> None:
         self.busy[trial_id] = result["busy_s"]
+        record = {"trial": _trial_id(trial_id), "epoch": result["epoch"]}
+        record["train_time_s"] = result["train_time_s"]
+        with open(self.budget.out / "ledger.jsonl", "a") as ledger:
+            ledger.write(json.dumps(record) + "\n")
         if self.hook is None:
             return
         if self.val is None:
@@ -321,19 +412,20 @@ def _phase_name(phase: int) -> str:
     return "ray" if phase == 0 else f"ray-{phase}"
 
 
-def _space_for(task: str, kind: str) -> dict[str, list[Any]]:
-    if (task, kind) not in SEARCH_SPACES:
-        raise ValueError(f"no search space for task={task!r} model={kind!r}")
-    return SEARCH_SPACES[task, kind]
+def _space_for(task: str, arm: str) -> dict[str, list[Any]]:
+    if (task, arm) not in SEARCH_SPACES:
+        raise ValueError(f"no search space for task={task!r} arm={arm!r} (arms: {sorted(ARMS)})")
+    return SEARCH_SPACES[task, arm]
 
 
 def run_sweep(
     task: str,
-    kind: str,
+    arm: str,
     split: str,
     out: str | Path,
     *,
     budget_min: float = 10.0,
+    rungs: tuple[float, ...] = (),
     max_trials: int = 1000,
     seed: int = 0,
     final_seeds: int = 3,
@@ -346,13 +438,19 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Sweep one cell into ``out`` (see the module doc) and return what ``out/sweep.json`` holds.
 
-    ``on_progress`` receives ``{"trials", "best", "spent_s", "budget_s"}`` after each trial epoch.
+    ``arm`` is a key of :data:`ARMS` (a model kind, or ``coordconv-paper``). ``rungs`` are lower
+    budgets (CPU-minutes) that get their own selection and final runs from the sweep's prefix;
+    ``budget_min`` is always the top rung. ``on_progress`` receives ``{"trials", "best",
+    "spent_s", "budget_s"}`` after each trial epoch.
     """
     out = Path(out).resolve()
-    space = _space_for(task, kind)
+    space = _space_for(task, arm)
     metric, mode = get_task(task).selection
     if budget_min <= 0 or max_trials < 1 or final_seeds < 0:
         raise ValueError("budget_min must be > 0, max_trials >= 1 and final_seeds >= 0")
+    if any(not 0 < rung <= budget_min for rung in rungs):
+        raise ValueError(f"rungs must lie in (0, budget_min={budget_min:g}], got {rungs}")
+    ladder = sorted({*rungs, budget_min})
     summary_path = out / "sweep.json"
     if summary_path.exists() and read_json(summary_path).get("final_done"):
         return read_json(summary_path)
@@ -360,11 +458,12 @@ def run_sweep(
     if ray_dir.exists() and not resume:
         raise FileExistsError(f"{out} already holds a sweep: pass --resume to continue it")
     sizes = {k: v for k, v in dict(canvas=canvas, square=square).items() if v is not None}
-    base: dict[str, Any] = dict(task=task, kind=kind, split=split, seed=seed, threads=1)
+    base: dict[str, Any] = dict(task=task, kind=ARMS[arm], split=split, seed=seed, threads=1)
     base.update(validation=True, trial=True, **sizes)
     if split == "quadrant":
         base["quadrant"] = quadrant
     make_config(**base)  # a bad cell or size fails here, not inside Ray
+    sampler = sampler_seed(seed, task, arm, split, quadrant if split == "quadrant" else None)
 
     ray, tune = _import_tune()
     from ray.tune.schedulers import ASHAScheduler
@@ -388,11 +487,14 @@ def run_sweep(
     class Progress(_Watcher, tune.Callback):  # type: ignore[name-defined]
         pass
 
-    trainable = tune.with_resources(_make_trainable(base, out, metric), {"cpu": 1})
+    asha = {**ASHA, "grace_period": ASHA_GRACE.get(arm, ASHA["grace_period"])}
+
+    def trainable(phase: int) -> Any:
+        return tune.with_resources(_make_trainable(base, out, metric, phase), {"cpu": 1})
 
     def new_tuner(phase: int, trials_left: int) -> Any:
         return tune.Tuner(
-            trainable,
+            trainable(phase),
             param_space={k: tune.choice(v) for k, v in space.items()},
             tune_config=tune.TuneConfig(
                 num_samples=trials_left,
@@ -401,11 +503,11 @@ def run_sweep(
                     metric=f"val_{metric}",
                     mode=mode,
                     max_t=max(space.get("epochs", [make_config(**base).epochs])),
-                    **ASHA,
+                    **asha,
                 ),
                 # lazy generation: no pile of pending trials, none left over at the budget
                 search_alg=BasicVariantGenerator(
-                    random_state=seed + phase,
+                    random_state=(sampler + phase) % 2**32,
                     max_concurrent=int(ray.cluster_resources()["CPU"]),
                 ),
             ),
@@ -439,8 +541,12 @@ def run_sweep(
     started = time.perf_counter()
     phases = sum(1 for p in range(max_trials) if (out / _phase_name(p)).exists())
     if phases and tune.Tuner.can_restore(str(out / _phase_name(phases - 1))):
-        last = out / _phase_name(phases - 1)
-        fit(tune.Tuner.restore(str(last), trainable, resume_unfinished=True, restart_errored=True))
+        last = str(out / _phase_name(phases - 1))
+        fit(
+            tune.Tuner.restore(
+                last, trainable(phases - 1), resume_unfinished=True, restart_errored=True
+            )
+        )
     while not budget.stop_all() and (done := len(load_trials(out))) < max_trials:
         fit(new_tuner(phases, max_trials - done))
         phases += 1
@@ -453,11 +559,15 @@ def run_sweep(
     cores = int(ray.cluster_resources().get("CPU", 1))
 
     trials = load_trials(out)
+    finished = finish_times(out)
+    for trial in trials:
+        trial["finished_at_s"] = finished.get(trial["id"])
     watch.settle(trials)
-    selected = select_trial(trials, task)
+    steps = [_rung(trials, task, rung, top=rung == budget_min) for rung in ladder]
     summary: dict[str, Any] = {
         "task": task,
-        "model": kind,
+        "arm": arm,
+        "model": ARMS[arm],
         "split": split,
         "quadrant": quadrant if split == "quadrant" else None,
         "metric": metric,
@@ -466,10 +576,12 @@ def run_sweep(
         "budget_s": budget.budget_s,
         "spent_s": sum(t["train_time_s"] for t in trials),
         "seed": seed,
+        "sampler_seed": sampler,
         "search_space": space,
-        "asha": {**ASHA, "time_attr": "epoch"},
+        "asha": {**asha, "time_attr": "epoch"},
         "trials": trials,
-        "selected": selected["id"],
+        "selected": steps[-1]["selected"],
+        "rungs": steps,
         "wall_s": wall_s,
         "cores": cores,
         "cpu_utilisation": watch.utilisation(cores, wall_s),
@@ -477,10 +589,39 @@ def run_sweep(
         "final_done": False,
     }
     write_json(summary_path, summary)
-    summary["final"] = _final_runs(selected, out / "final", final_seeds, cores)
+    by_id = {t["id"]: t for t in trials}
+    finals: dict[str, Any] = {}
+    for step in steps:
+        chosen = step["selected"]
+        if chosen is not None and chosen not in finals:
+            finals[chosen] = _final_runs(by_id[chosen], out / "final" / chosen, final_seeds, cores)
+        step["final"] = finals.get(chosen) if chosen is not None else None
+        write_json(summary_path, summary)
+    summary["final"] = steps[-1]["final"]
     summary["final_done"] = True
     write_json(summary_path, summary)
     return summary
+
+
+def _rung(
+    trials: list[dict[str, Any]], task: str, budget_min: float, *, top: bool
+) -> dict[str, Any]:
+    """The selection at one rung, by ``select_trial``'s rule: at the top rung among all the
+    sweep's trials (those the budget cut included, as in any sweep); at a lower rung among the
+    trials whose last result arrived within its budget (``finished_at_s``)."""
+    within = [
+        t
+        for t in trials
+        if top or (t.get("finished_at_s") is not None and t["finished_at_s"] <= budget_min * 60.0)
+    ]
+    return {
+        "budget_min": budget_min,
+        "trials": len(within),
+        "spent_s": sum(t["train_time_s"] for t in trials)
+        if top
+        else max((t["finished_at_s"] for t in within), default=0.0),
+        "selected": select_trial(within, task)["id"] if within else None,
+    }
 
 
 def _final_runs(
@@ -521,9 +662,12 @@ def _final_runs(
     metric = spec.target_metric
     values = [r["test"][metric] for r in runs]
     return {
+        "trial": selected["id"],
         "runs": runs,
         "metric": metric,
         "test_mean": statistics.fmean(values),
         "test_std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "train": [r["train"][metric] for r in runs],
+        "test": values,
         "solved": sum(r["solved"] for r in runs),
     }

@@ -69,7 +69,7 @@ class ModelConfig:
         "pooled"  # conv regression baseline: pooled (uniform) | strided (quadrant)
     )
     with_r: bool = False  # CoordConv models: add the radius channel
-    onehot_gain: float = 1.0  # CoordConv regression: scale of the one-hot input (1 = the paper)
+    onehot_gain: float = 1.0  # regression: scale of the one-hot input (1 = the paper)
     softmax_peak: str = "sum"  # CoordConv rendering: normalise the pixel softmax by its sum or max
     offset_init: bool = False  # CoordConv classification/rendering: start from offset units
 
@@ -236,6 +236,8 @@ def _mlp(cfg: ModelConfig) -> list[nn.Module]:
     else:
         head, out = [PixelsToUnit(cfg.canvas), nn.Linear(2, hidden)], cfg.canvas * cfg.canvas
     layers = [*head, nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out)]
+    if cfg.task == "regression":
+        layers = [*_gain(cfg), *layers]
     if cfg.task == "rendering":
         layers.append(nn.Unflatten(1, (1, cfg.canvas, cfg.canvas)))
     return layers
@@ -254,6 +256,12 @@ def _deconv_stack(cfg: ModelConfig) -> list[nn.Module]:
         if i < len(widths) - 2:
             layers += [nn.BatchNorm2d(c_out), nn.ReLU()]
     return layers
+
+
+def _gain(cfg: ModelConfig) -> list[nn.Module]:
+    """The one-hot input's scale for the baselines, only when it is not 1 (so the paper's
+    models keep their layer indices, and old checkpoints their keys)."""
+    return [] if cfg.onehot_gain == 1.0 else [Scale(cfg.onehot_gain)]
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
@@ -290,6 +298,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
             blocks += [nn.Conv2d(c_in, 16 * m, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         side = cfg.canvas // 8
         layers = [
+            *_gain(cfg),
             *blocks,
             *_convs([16 * m, 16 * m], 3, relu_last=True),
             nn.Flatten(),
@@ -298,7 +307,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
             nn.Linear(64, 2),
         ]
     elif cfg.task == "regression":
-        layers = [nn.Conv2d(1, 16 * m, 3, padding=1), nn.ReLU()]
+        layers = [*_gain(cfg), nn.Conv2d(1, 16 * m, 3, padding=1), nn.ReLU()]
         for _ in range(5):
             layers += [nn.Conv2d(16 * m, 16 * m, 3, stride=2, padding=1), nn.ReLU()]
         layers += [nn.Conv2d(16 * m, 2, 3, padding=1), GlobalPool("mean")]
