@@ -3,6 +3,7 @@ runs, resume, the fair report; and the search spaces and the missing-extra messa
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,7 +23,11 @@ from coordconv.experiments.fair.sweep import (
     SweepDependencyError,
     _Budget,
     _import_tune,
+    _rung,
+    finish_times,
     run_sweep,
+    sampler_seed,
+    trial_seed,
 )
 from coordconv.experiments.notsoclevr import ModelConfig, NotSoClevrData
 
@@ -68,6 +73,54 @@ def test_budget_reads_the_trials_again_after_a_phase(tmp_path):
     assert sum(budget.spent.values()) == 210.0
 
 
+def test_coordconv_paper_arm_samples_only_the_papers_training_settings():
+    for task in ("classification", "regression", "rendering"):
+        space = SEARCH_SPACES[task, "coordconv-paper"]
+        assert set(space) == {"lr", "weight_decay", "batch_size", "epochs", "lr_schedule"}
+        assert space["lr"] == SEARCH_SPACES["classification", "conv"]["lr"]
+    assert ARMS["coordconv-paper"] == "coordconv"
+
+
+def test_finish_times_replay_the_ledger(tmp_path):
+    """Each trial finishes at the sum of every trial's latest training seconds when its last
+    result arrived (the budget stopper's view)."""
+    lines = [("a", 1.0), ("b", 2.0), ("a", 3.0), ("b", 5.0), ("c", 1.0)]
+    text = "".join(json.dumps({"trial": t, "epoch": 1, "train_time_s": s}) + "\n" for t, s in lines)
+    (tmp_path / "ledger.jsonl").write_text(text)
+    assert finish_times(tmp_path) == {"a": 5.0, "b": 8.0, "c": 9.0}
+
+
+def test_a_rung_never_selects_a_trial_that_finished_after_its_budget():
+    def trial(name, val, finished):
+        return {"id": name, "val": {"accuracy": val, "loss": 1 - val}, "finished_at_s": finished}
+
+    # the best trial (c) finished after 2 CPU-min: the 1-minute rung cannot hold it
+    trials = [trial("a", 0.5, 30.0), trial("b", 0.6, 59.0), trial("c", 1.0, 130.0)]
+    trials.append(trial("d", 0.9, None))  # never reached the ledger: only the top rung sees it
+    for t in trials:
+        t["train_time_s"] = 10.0
+    low = _rung(trials, "classification", 1.0, top=False)
+    assert (low["selected"], low["trials"], low["spent_s"]) == ("b", 2, 59.0)
+    mid = _rung(trials, "classification", 2.0, top=False)
+    assert (mid["selected"], mid["trials"]) == ("b", 2)
+    assert _rung(trials, "classification", 0.1, top=False)["selected"] is None
+    top = _rung(trials, "classification", 3.0, top=True)
+    assert (top["selected"], top["trials"], top["spent_s"]) == ("c", 4, 40.0)
+
+
+def test_trial_and_sampler_seeds_are_distinct_and_stay_clear_of_final_seeds():
+    seeds = {trial_seed(0, phase, i) for phase in range(3) for i in range(1000)}
+    assert len(seeds) == 3000 and min(seeds) > 10_000
+    assert trial_seed(1, 0, 0) != trial_seed(0, 0, 0)
+    with pytest.raises(ValueError):
+        trial_seed(0, 0, 10_000)
+    cells = [("classification", "conv"), ("rendering", "conv"), ("classification", "coordconv")]
+    assert len({sampler_seed(0, t, a, "uniform", None) for t, a in cells}) == 3
+    assert sampler_seed(0, "rendering", "conv", "uniform", None) == sampler_seed(
+        0, "rendering", "conv", "uniform", None
+    )
+
+
 def test_missing_ray_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(SweepDependencyError, match=r"torch-coordconv\[sweep\]"):
@@ -84,6 +137,7 @@ def tiny_sweep(tmp_path_factory):
         "uniform",
         out,
         budget_min=0.05,
+        rungs=(0.02,),
         max_trials=4,
         final_seeds=2,
         on_progress=progress.append,
@@ -109,6 +163,29 @@ def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
         assert (
             trial["val"] == result["final"]["val"] and trial["epochs_run"] == result["epochs_run"]
         )
+        # the budget counts CPU seconds of training
+        assert trial["train_time_s"] == result["cpu_time_s"]
+    # each trial trains with its own seed, recorded in its config
+    seeds = [t["config"]["seed"] for t in saved["trials"]]
+    index = [int(t["id"].split("-")[0]) for t in saved["trials"]]
+    assert seeds == [trial_seed(0, 0, i) for i in index] and len(set(seeds)) == len(seeds)
+    assert saved["sampler_seed"] == sampler_seed(0, "classification", "coordconv", "uniform", None)
+
+
+def test_sweep_records_each_rung_from_its_prefix(tiny_sweep):
+    out, summary, _ = tiny_sweep
+    assert [r["budget_min"] for r in summary["rungs"]] == [0.02, 0.05]
+    finished = finish_times(out)
+    assert {t["id"]: t["finished_at_s"] for t in summary["trials"]} == {
+        t["id"]: finished.get(t["id"]) for t in summary["trials"]
+    }
+    low, top = summary["rungs"]
+    eligible = [t for t in summary["trials"] if (t["finished_at_s"] or 1e9) <= 0.02 * 60]
+    assert low["trials"] == len(eligible)
+    if eligible:
+        assert low["selected"] == select_trial(eligible, "classification")["id"]
+        assert low["final"]["trial"] == low["selected"]
+    assert top["selected"] == summary["selected"] and top["final"] == summary["final"]
 
 
 def test_progress_counts_every_trials_training_time(tiny_sweep):
@@ -177,27 +254,45 @@ def test_interrupted_sweep_resumes(tmp_path):
 def test_fair_report_holds_the_sweep_numbers(tmp_path):
     from coordconv.experiments.fair.report import build_fair_report
 
+    ladder_cell = ("rendering", "conv", "quadrant")
     names = run_fair(
         tmp_path,
         budget_min=0.03,
+        ladder=(0.03, 0.06),
+        ladder_cells=(ladder_cell,),
         final_seeds=2,
         max_trials=3,
         tasks=("rendering",),
         splits=("quadrant",),
         **TINY,
     )
-    assert names == [f"rendering-{arm}-quadrant" for arm in ARM_ORDER]
+    # CoordConv first, then the ladder's cell, then the rest in arm order
+    rest = [arm for arm in ARM_ORDER if arm not in ("coordconv", "conv")]
+    assert names == [f"rendering-{arm}-quadrant" for arm in ("coordconv", "conv", *rest)]
     report = build_fair_report(tmp_path).read_text()
     results = json.loads((tmp_path / "results.json").read_text())
     assert "Not run yet" in report and (tmp_path / "fair_rendering.png").stat().st_size > 1000
+    assert {(c["arm"], c["budget_min"]) for c in results["cells"]} == {
+        *((arm, 0.03) for arm in ARM_ORDER),
+        ("conv", 0.06),
+    }
     for cell in results["cells"]:
         summary = json.loads(
             Path(tmp_path, "sweeps", f"rendering-{cell['arm']}-quadrant", "sweep.json").read_text()
         )
-        assert cell["test"] == [r["test"]["iou"] for r in summary["final"]["runs"]]
+        assert summary["arm"] == cell["arm"]
+        rung = next(r for r in summary["rungs"] if r["budget_min"] == cell["budget_min"])
+        runs = (rung["final"] or {}).get("runs", [])
+        assert cell["test"] == [r["test"]["iou"] for r in runs]
+        assert cell["train"] == [r["train"]["iou"] for r in runs]
+        pattern = r"(supported|contradicted|inconclusive|mixed|no final runs)\b"
+        assert re.match(pattern, cell["verdict"])
         row = next(
-            line for line in report.splitlines() if line.startswith(f"| quadrant | {cell['arm']} |")
+            line
+            for line in report.splitlines()
+            if line.startswith(f"| quadrant | {cell['arm']} | {cell['budget_min']:g} |")
         )
-        assert f"| {cell['trials']} |" in row and f"{cell['solved']}/2" in row
+        assert f"| {cell['trials']} |" in row and f"{cell['solved']}/{len(runs)}" in row
+        assert cell["verdict"] in row
     with pytest.raises(ValueError, match="other settings"):
         run_fair(tmp_path, budget_min=1.0, tasks=("rendering",), splits=("quadrant",), **TINY)

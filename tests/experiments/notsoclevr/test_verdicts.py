@@ -3,7 +3,15 @@
 import pytest
 
 from coordconv.experiments.core.report import median_text
-from coordconv.experiments.notsoclevr.verdicts import cell_verdict, summarise
+from coordconv.experiments.notsoclevr.verdicts import (
+    FIT_MARGIN,
+    GAP_MARGIN,
+    NEAR_MARGIN,
+    baseline_verdict,
+    cell_verdict,
+    seed_outcome,
+    summarise,
+)
 
 SOLVED = {"accuracy": 1.0}
 MISSED = {"accuracy": 0.99}
@@ -39,20 +47,45 @@ def test_coordconv_counts_a_seed_only_when_train_and_test_reach_the_target():
     )
 
 
+def acc(value):
+    return {"accuracy": value}
+
+
 @pytest.mark.parametrize(
-    ("split", "test", "epochs", "want"),
+    ("trains", "tests", "want"),
     [
-        ("uniform", 0.18, 12, "inconclusive (budget: 12 of 1000 epochs)"),
-        ("uniform", 0.86, 1000, "reproduced"),
-        ("uniform", 1.0, 12, "not reproduced (conv solves it)"),
-        ("quadrant", 0.0, 12, "inconclusive (budget: 12 of 1000 epochs)"),
-        ("quadrant", 0.01, 1000, "reproduced"),
-        ("quadrant", 0.3, 12, "not reproduced (conv generalises: 30.0%)"),
+        ([1.0, 1.0], [1.0, 1.0], "contradicted at B: the baseline solves it (2/2; train 100.0%"),
+        ([1.0, 1.0], [1.0, 0.995], "contradicted at B: the baseline nearly solves it"),
+        ([1.0, 0.95], [0.05, 0.3], "supported at B: fails to generalise (train 95.0%-100.0%"),
+        ([0.4, 0.89], [0.4, 0.88], "inconclusive: underfits at B (train 40.0%-89.0%"),
+        # fits train, test short of it but not by the gap: short on both, not a failure to generalise
+        ([0.95], [0.9], "inconclusive: underfits at B"),
+        ([1.0, 0.5], [0.0, 0.5], "mixed at B: 1 fails to generalise, 1 underfits"),
+        ([1.0, 1.0], [1.0, 0.0], "mixed at B: 1 solves, 1 fails to generalise"),
     ],
 )
-def test_baseline_verdicts(split, test, epochs, want):
-    metrics = [{"accuracy": test}]
-    assert cell_verdict("classification", "conv", split, metrics, metrics, [epochs]) == want
+def test_baseline_verdict_every_branch(trains, tests, want):
+    got = baseline_verdict("classification", [acc(v) for v in trains], [acc(v) for v in tests], "B")
+    assert got.startswith(want), got
+
+
+def test_seed_outcome_at_the_margins():
+    # FIT_MARGIN and GAP_MARGIN are inclusive on the fitting side
+    assert seed_outcome("classification", acc(1 - FIT_MARGIN), acc(0.0)) == "fails to generalise"
+    assert seed_outcome("classification", acc(1 - FIT_MARGIN - 1e-6), acc(0.0)) == "underfits"
+    assert seed_outcome("classification", acc(1.0), acc(1 - NEAR_MARGIN)) == "nearly solves"
+    assert seed_outcome("classification", acc(1.0), acc(1.0 - GAP_MARGIN)) == "underfits"
+    # regression needs the pixel bound too to solve; accuracy alone can only nearly solve
+    assert seed_outcome("regression", REG_SOLVED, REG_FAR) == "nearly solves"
+    assert seed_outcome("rendering", {"iou": 0.95}, {"iou": 0.24}) == "fails to generalise"
+    assert seed_outcome("rendering", {"iou": 0.91}, {"iou": 0.90}) == "underfits"
+
+
+def test_quick_report_conv_cells_use_the_baseline_rule_at_their_epochs():
+    got = cell_verdict("classification", "conv", "quadrant", [acc(1.0)], [acc(0.0)], [12])
+    assert got == "supported at 12 epochs: fails to generalise (train 100.0%, test 0.0%)"
+    got = cell_verdict("classification", "conv", "uniform", [acc(0.3)] * 2, [acc(0.2)] * 2, [8, 12])
+    assert got.startswith("inconclusive: underfits at 8-12 epochs")
 
 
 def test_cells_without_a_paper_number_are_na():
