@@ -57,7 +57,7 @@ def reference(layer: Any, x: torch.Tensor, output_size: Any = None) -> torch.Ten
     cat_dim = 0 if transposed else 1
     if layer.groups == 1:
         plain = PLAIN[transposed, rank](layer.in_channels + d, layer.out_channels, bias=False, **kw)
-        weight = torch.cat([layer.weight, coord_weight], dim=cat_dim)
+        weight = torch.cat([layer.input_weight, coord_weight], dim=cat_dim)
         out = torch.func.functional_call(plain, {"weight": weight}, (with_coords,), call)
     else:
         grouped = PLAIN[transposed, rank](
@@ -65,11 +65,21 @@ def reference(layer: Any, x: torch.Tensor, output_size: Any = None) -> torch.Ten
         )
         coord = PLAIN[transposed, rank](d, layer.out_channels, bias=False, **kw)
         grid = with_coords[:, layer.in_channels :]
-        out = torch.func.functional_call(grouped, {"weight": layer.weight}, (x,), call)
+        out = torch.func.functional_call(grouped, {"weight": layer.input_weight}, (x,), call)
         out = out + torch.func.functional_call(coord, {"weight": coord_weight}, (grid,), call)
     if layer.bias is not None:
         out = out + layer.bias.view(-1, *[1] * rank)
     return out
+
+
+def coord_grad(layer: Any) -> torch.Tensor | None:
+    """The gradient of the coordinate filters (a slice of weight's, or their own parameter's)."""
+    if layer._separate_coords:
+        return layer.coord_weight.grad
+    if layer.weight.grad is None:
+        return None
+    c = layer._input_rows
+    return layer.weight.grad[c:] if layer.transposed else layer.weight.grad[:, c:]
 
 
 @st.composite
@@ -157,7 +167,7 @@ def test_equals_reference_with_gradients(cfg: dict[str, Any], device: str) -> No
     got = layer(x)
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
     upstream = torch.randn_like(want)
-    params = [p for p in (x, layer.weight, layer.coord_weight, layer.bias) if p is not None]
+    params = [x, *layer.parameters()]  # weight (coordinate filters inside), bias
     torch.testing.assert_close(
         torch.autograd.grad(got, params, upstream),
         torch.autograd.grad(want, params, upstream),
@@ -185,19 +195,31 @@ def test_groups_feed_coordinates_to_every_output_channel() -> None:
     layer = cc.CoordConv2d(4, 4, 3, groups=4, padding=1, bias=False)
     assert layer.coord_weight.shape == (4, 2, 3, 3)
     with torch.no_grad():
-        layer.weight.zero_()
+        layer.input_weight.zero_()
     out = layer(torch.zeros(1, 4, 8, 8))
     assert all(out[0, c].abs().sum() > 0 for c in range(4))
 
 
 def test_parameter_shapes_and_init_bounds() -> None:
     conv = cc.CoordConv2d(6, 8, (3, 5), groups=2, with_r=True)
-    assert conv.weight.shape == (8, 3, 3, 5) and conv.coord_weight.shape == (8, 3, 3, 5)
+    assert conv.weight.shape == (8, 3 + 3, 3, 5)  # the concatenated layer's weight
+    assert conv.input_weight.shape == (8, 3, 3, 5) and conv.coord_weight.shape == (8, 3, 3, 5)
+    assert [name for name, _ in conv.named_parameters()] == ["weight", "bias"]
     bound = 1 / math.sqrt((3 + 3) * 15)
-    for p in (conv.weight, conv.coord_weight, conv.bias):
+    for p in (conv.weight, conv.bias):
         assert p.abs().max() <= bound
     tconv = cc.CoordConvTranspose3d(5, 4, 2)
-    assert tconv.weight.shape == (5, 4, 2, 2, 2) and tconv.coord_weight.shape == (3, 4, 2, 2, 2)
+    assert tconv.weight.shape == (5 + 3, 4, 2, 2, 2) and tconv.coord_weight.shape == (3, 4, 2, 2, 2)
+    assert tconv.input_weight.shape == (5, 4, 2, 2, 2)
+    # grouped transposed: the coordinates feed every output channel, a parameter of their own
+    grouped = cc.CoordConvTranspose2d(4, 6, 3, groups=2)
+    assert grouped.weight.shape == (4, 3, 3, 3) and grouped.coord_weight.shape == (2, 6, 3, 3)
+    assert [name for name, _ in grouped.named_parameters()] == ["weight", "bias", "coord_weight"]
+    centre = cc.CoordConv2d(3, 4, 3, coord_kernel_size=1)
+    assert centre.weight.shape == (4, 5, 3, 3) and centre.coord_weight.shape == (4, 2, 1, 1)
+    off_centre = centre.weight[:, 3:].clone()
+    off_centre[:, :, 1, 1] = 0
+    assert not off_centre.any()
 
 
 def test_drop_in_for_the_plain_layer_inputs() -> None:
@@ -277,7 +299,7 @@ def test_state_dict_round_trip_and_to() -> None:
     torch.manual_seed(0)
     a = cc.CoordConvTranspose2d(3, 4, 3, with_r=True)
     b = cc.CoordConvTranspose2d(3, 4, 3, with_r=True)
-    assert set(a.state_dict()) == {"weight", "bias", "coord_weight"}
+    assert set(a.state_dict()) == {"weight", "bias"}
     b.load_state_dict(a.state_dict())
     x = torch.randn(2, 3, 5, 5)
     torch.testing.assert_close(a(x), b(x))
@@ -314,16 +336,16 @@ def test_cached_coord_map_is_opt_in_and_never_stale() -> None:
 def test_double_backward() -> None:
     layer = cc.CoordConv2d(2, 3, 3, padding=1, dtype=torch.float64)
     x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
-    params = (layer.weight, layer.coord_weight, layer.bias)
+    params = (layer.weight, layer.bias)
     assert torch.autograd.gradcheck(
         lambda x, *p: torch.func.functional_call(
-            layer, dict(zip(["weight", "coord_weight", "bias"], p, strict=True)), (x,)
+            layer, dict(zip(["weight", "bias"], p, strict=True)), (x,)
         ),
         (x, *params),
     )
     assert torch.autograd.gradgradcheck(
         lambda x, *p: torch.func.functional_call(
-            layer, dict(zip(["weight", "coord_weight", "bias"], p, strict=True)), (x,)
+            layer, dict(zip(["weight", "bias"], p, strict=True)), (x,)
         ),
         (x, *params),
     )

@@ -16,7 +16,7 @@ from torch import nn
 from torch.func import functional_call, grad, jacrev, vmap
 
 import coordconv as cc
-from tests.test_layers import COORD, PLAIN, reference
+from tests.test_layers import COORD, PLAIN, coord_grad, reference
 
 # One layer per forward path: 3x3 general (batch > 1), concat (batch 1, few channels), pointwise
 # (1x1 matrix product), grouped, transposed.
@@ -52,7 +52,8 @@ def test_any_order_of_inference_mode_no_grad_and_training(path: str, batch: int)
     with torch.no_grad():
         torch.testing.assert_close(layer(x), first)
     layer(x).square().sum().backward()  # the grid built under inference_mode is saved here
-    assert layer.coord_weight.grad is not None and layer.coord_weight.grad.abs().sum() > 0
+    grad = coord_grad(layer)
+    assert grad is not None and grad.abs().sum() > 0
     layer.eval().cache_coord_map = True
     with torch.inference_mode():
         torch.testing.assert_close(layer(x), first)
@@ -107,7 +108,7 @@ def test_vmap_over_an_ensemble_of_parameters() -> None:
     layers = [cc.CoordConv2d(2, 3, 3, padding=1).double() for _ in range(3)]
     stacked = {
         name: torch.stack([dict(m.named_parameters())[name].detach() for m in layers])
-        for name in ("weight", "bias", "coord_weight")
+        for name in ("weight", "bias")
     }
     x = torch.randn(2, 2, 5, 5, dtype=torch.float64)
     out = vmap(lambda p: functional_call(layers[0], p, (x,)))(stacked)
@@ -119,11 +120,9 @@ def test_jacrev_equals_the_reference_jacobian() -> None:
     torch.manual_seed(0)
     layer = cc.CoordConv1d(2, 3, 3, padding=1, with_r=True).double()
     x = torch.randn(1, 2, 5, dtype=torch.float64)
-    got = jacrev(lambda w: functional_call(layer, {"coord_weight": w}, (x,)))(
-        layer.coord_weight.detach()
-    )
+    got = jacrev(lambda w: functional_call(layer, {"weight": w}, (x,)))(layer.weight.detach())
     want = torch.autograd.functional.jacobian(
-        lambda w: reference(_with(layer, coord_weight=w), x), layer.coord_weight.detach()
+        lambda w: reference(_with(layer, weight=w), x), layer.weight.detach()
     )
     torch.testing.assert_close(got, want)
 
@@ -173,7 +172,8 @@ def test_to_clears_caches_and_replicas_get_their_own() -> None:
     assert replica._map_cache is not layer._map_cache
 
 
-def test_torch_fusion_refuses_and_fuse_conv_bn_is_exact() -> None:
+def test_torch_fusion_and_fuse_conv_bn_are_exact() -> None:
+    """The coordinate filters live in weight, so torch's own fuser rescales them too."""
     torch.manual_seed(0)
     bn = nn.BatchNorm2d(4)
     bn.running_mean.uniform_(-1, 1)
@@ -188,13 +188,13 @@ def test_torch_fusion_refuses_and_fuse_conv_bn_is_exact() -> None:
         cc.CoordConvTranspose2d(3, 4, 3, stride=2).eval(),
         nn.Conv2d(3, 4, 3),
     ):
-        if isinstance(conv, cc.CoordConv2d):
-            with pytest.raises(TypeError, match=r"use coordconv\.fuse_conv_bn"):
-                torch.nn.utils.fusion.fuse_conv_bn_eval(conv, bn)
-        conv64, bn64 = conv.double(), copy.deepcopy(bn).double()
+        conv64, bn64 = conv.double().eval(), copy.deepcopy(bn).double()
         fused = cc.fuse_conv_bn(conv64, bn64)
         assert type(fused) is type(conv)
         torch.testing.assert_close(fused(x), bn64(conv64(x)))
+        transpose = bool(getattr(conv, "transposed", False))
+        by_torch = torch.nn.utils.fusion.fuse_conv_bn_eval(conv64, bn64, transpose=transpose)
+        torch.testing.assert_close(by_torch(x), bn64(conv64(x)))
     grouped = cc.CoordConvTranspose2d(4, 6, 3, groups=2).double()
     bn6 = nn.BatchNorm2d(6).double().eval()
     bn6.running_var.uniform_(0.5, 2)
@@ -308,3 +308,51 @@ def test_keyword_construction_like_torch() -> None:
             dtype=torch.float64, with_r=True,
         )  # fmt: skip
     assert layer.bias is None and layer.coord_weight.dtype == torch.float64
+
+
+@pytest.mark.parametrize("path", PATH_LAYERS)
+@pytest.mark.parametrize("batch", [1, 4])
+def test_autocast_bf16_on_every_path(path: str, batch: int) -> None:
+    """Under CPU autocast (bf16) every path computes in bf16, close to the fp32 reference;
+    training under autocast reaches the coordinate filters. (CUDA fp16 where a GPU is present.)"""
+    torch.manual_seed(0)
+    layer = PATH_LAYERS[path]()
+    x = torch.randn(batch, in_channels(layer), 6, 7)
+    want = reference(layer, x)
+    devices = [("cpu", torch.bfloat16)] + (
+        [("cuda", torch.float16)] if torch.cuda.is_available() else []
+    )
+    for device, dtype in devices:
+        layer, x_on = layer.to(device), x.to(device)
+        with torch.autocast(device, dtype=dtype):
+            got = layer(x_on)
+            assert got.dtype == dtype
+            got.float().square().sum().backward()
+        torch.testing.assert_close(got.float().cpu(), want, atol=0.05, rtol=0.05)
+        grad = coord_grad(layer)
+        assert grad is not None and grad.abs().sum() > 0 and grad.dtype == torch.float32
+        layer.zero_grad()
+
+
+@pytest.mark.parametrize(
+    ("batch", "pointwise", "contiguous", "device", "groups", "want"),
+    [
+        (1, False, True, "cpu", 1, "concat"),  # 3 input channels: one convolution of the cat
+        (1, True, True, "cpu", 1, "concat"),
+        (4, True, True, "cpu", 1, "matmul"),
+        (4, True, False, "cpu", 1, "sum"),  # channels_last: no flat matrix product
+        (4, False, True, "cpu", 1, "sum"),
+        (1, False, True, "cpu", 3, "sum"),
+        # CUDA (results-cuda.json): the concatenation below batch 8, never the matrix product
+        (1, True, True, "cuda", 1, "concat"),
+        (7, False, True, "cuda", 1, "concat"),
+        (8, True, True, "cuda", 1, "sum"),
+        (32, False, True, "cuda", 1, "sum"),
+        (4, False, True, "cuda", 3, "sum"),
+    ],
+)
+def test_path_choice_per_device(
+    batch: int, pointwise: bool, contiguous: bool, device: str, groups: int, want: str
+) -> None:
+    layer = cc.CoordConv2d(3, 6, 1 if pointwise else 3, groups=groups)
+    assert layer._path(batch, pointwise, contiguous, device) == want

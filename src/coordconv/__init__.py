@@ -6,22 +6,21 @@ solution" (arXiv 1807.03247). The library is ``coords`` / ``AddCoords``, the Coo
 ``coordconv.experiments`` (not imported here).
 """
 
+from coordconv.add_coords import AddCoords
+from coordconv.checks import InputDtypeError, InputShapeError
 from coordconv.conversion import convert, load_plain_state_dict
 from coordconv.fusion import fuse_conv_bn
 from coordconv.grid import coord_channels, coords
 from coordconv.layers import (
-    AddCoords,
     CoordConv1d,
     CoordConv2d,
     CoordConv3d,
     CoordConvTranspose1d,
     CoordConvTranspose2d,
     CoordConvTranspose3d,
-    InputDtypeError,
-    InputShapeError,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AddCoords",

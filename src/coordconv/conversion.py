@@ -6,12 +6,15 @@ import copy
 import fnmatch
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.utils import parametrize, prune
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 from coordconv.layers import (
     CoordConv1d,
@@ -47,7 +50,8 @@ def _selector(include: Include) -> Callable[[str, nn.Module], bool]:
 
 
 def _twin(conv: _ConvNd, with_r: bool) -> _CoordConvBase:
-    """The CoordConv twin of a plain conv: same options, weights and hooks; zero coordinate weights."""
+    """The CoordConv twin of a plain conv: same options, weights, hooks, attributes and buffers;
+    zero coordinate weights."""
     kwargs: dict[str, Any] = dict(
         stride=conv.stride,
         padding=conv.padding,
@@ -64,26 +68,64 @@ def _twin(conv: _ConvNd, with_r: bool) -> _CoordConvBase:
         conv.in_channels, conv.out_channels, conv.kernel_size, with_r=with_r, **kwargs
     )
     with torch.no_grad():
-        twin.coord_weight.zero_()
+        if twin._separate_coords:
+            twin._parameters["weight"] = cast(nn.Parameter, conv.weight)
+            twin.coord_weight.zero_()
+        else:
+            twin.weight.zero_()
+            twin.input_weight.copy_(conv.weight)
+    twin.weight.requires_grad_(conv.weight.requires_grad)
     twin.coord_weight.requires_grad_(conv.weight.requires_grad)
-    twin.weight = conv.weight
     twin.bias = conv.bias
-    for name, value in vars(conv).items():  # forward/backward/state-dict hooks, by reference
-        if "_hooks" in name or name == "_is_full_backward_hook":
+    for name, buffer in conv._buffers.items():
+        twin.register_buffer(name, buffer, persistent=name not in conv._non_persistent_buffers_set)
+    own = set(vars(twin))
+    for name, value in vars(conv).items():
+        hook = "_hooks" in name or name == "_is_full_backward_hook"  # by reference
+        extra = not name.startswith("_") and name not in own  # qconfig and the like
+        if hook or extra:
             setattr(twin, name, value)
     twin.train(conv.training)
     return twin
 
 
-def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) -> nn.Module:
+def _refuse_reparametrized(name: str, conv: _ConvNd) -> None:
+    """A clear error for a conv whose ``weight`` is computed by a parametrization or hook."""
+    label = f"convert: {name or '<root>'} ({type(conv).__name__})"
+    if parametrize.is_parametrized(conv):
+        tensors = ", ".join(sorted(cast(Any, conv).parametrizations.keys()))
+        raise ValueError(
+            f"{label} has parametrizations on {tensors} (weight_norm, spectral_norm, ...); "
+            f"remove them first (torch.nn.utils.parametrize.remove_parametrizations(conv, "
+            f"'weight')), convert, then register them on the CoordConv's weight, which holds "
+            f"the coordinate filters too (so a norm covers the whole layer)"
+        )
+    fixes = {
+        WeightNorm: "torch.nn.utils.remove_weight_norm(conv)",
+        SpectralNorm: "torch.nn.utils.remove_spectral_norm(conv)",
+        prune.BasePruningMethod: "torch.nn.utils.prune.remove(conv, 'weight')",
+    }
+    for hook in conv._forward_pre_hooks.values():
+        for kind, fix in fixes.items():
+            if isinstance(hook, kind):
+                raise ValueError(
+                    f"{label} computes its weight in a {type(hook).__name__} hook; make the "
+                    f"weight plain first ({fix}), convert, then apply it again to the "
+                    f"CoordConv's weight (it holds the coordinate filters too)"
+                )
+
+
+def convert(
+    model: nn.Module, *, with_r: bool = False, include: Include = None, inplace: bool = False
+) -> nn.Module:
     """Return a copy of ``model`` whose convolutions are CoordConvs with identical outputs.
 
     Every ``nn.Conv{1,2,3}d`` / ``nn.ConvTranspose{1,2,3}d`` (exact types) that ``include``
-    selects becomes its CoordConv twin: same options, the original ``weight`` and ``bias`` (copied
-    with the model), its hooks, and ``coord_weight`` set to zero, so outputs are unchanged until
-    training moves the coordinate weights. The input model is not modified. A conv used in
-    several places (shared weights) gets one twin, used in all of them; it is converted when any
-    of its names is selected.
+    selects becomes its CoordConv twin: same options, the original ``weight`` values (as the
+    input filters of the twin's ``weight``) and ``bias``, its hooks, attributes (``qconfig``, ...)
+    and buffers, and zero coordinate filters, so outputs are unchanged until training moves
+    them. A conv used in several places (shared weights) gets one twin, used in all of them; it
+    is converted when any of its names is selected.
 
     Args:
         model: any module (a conv itself, ``Sequential``, ``ModuleDict``, a ResNet, ...).
@@ -91,9 +133,13 @@ def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) 
         include: which convs to convert: ``None`` (all), a glob or list of globs matched with
             ``fnmatch`` against the dotted module name (e.g. ``"layer1.*"``; the root is ``""``),
             or a predicate ``(name, module) -> bool``.
+        inplace: swap the layers inside ``model`` itself (no copy) and return it; a conv that
+            is the root cannot be swapped, so its twin is returned.
 
     Subclasses of the conv types are skipped with a warning (their ``forward`` may differ);
-    uninitialised lazy convs raise ``ValueError``.
+    uninitialised lazy convs, and convs whose weight a parametrization, ``weight_norm``,
+    ``spectral_norm`` or pruning computes, raise ``ValueError`` naming the fix, before anything
+    is copied.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 1, 1))
@@ -101,11 +147,10 @@ def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) 
         CoordConv2d(3, 8, kernel_size=(3, 3), stride=(1, 1))
     """
     select = _selector(include)
-    model = copy.deepcopy(model)
-    uses: list[tuple[str, nn.Module]] = list(model.named_modules(remove_duplicate=False))
-    twins: dict[int, _CoordConvBase] = {}
+    chosen: set[int] = set()
     warned: set[int] = set()
-    for name, module in uses:
+    found: list[tuple[str, nn.Module]] = list(model.named_modules(remove_duplicate=False))
+    for name, module in found:
         if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params():
             raise ValueError(
                 f"convert: module {name or '<root>'} ({type(module).__name__}) has uninitialised "
@@ -113,6 +158,8 @@ def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) 
             )
         if not isinstance(module, _ConvNd) or type(module) in _TWINS.values():
             continue
+        if parametrize.is_parametrized(module) and select(name, module):
+            _refuse_reparametrized(name, module)  # its class is a generated subclass
         if type(module) not in _TWINS:
             if id(module) not in warned:
                 warned.add(id(module))
@@ -122,8 +169,24 @@ def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) 
                     stacklevel=2,
                 )
             continue
-        if id(module) not in twins and select(name, module):
-            twins[id(module)] = _twin(module, with_r)
+        if id(module) not in chosen and select(name, module):
+            _refuse_reparametrized(name, module)
+            chosen.add(id(module))
+    # the same choice on the copy: its modules in the same order
+    originals = [m for _, m in found]
+    if not inplace:
+        try:
+            model = copy.deepcopy(model)
+        except RuntimeError as err:  # e.g. a hook-based weight_norm elsewhere in the model
+            raise ValueError(
+                f"convert: the model cannot be copied ({err}); pass inplace=True to convert it "
+                f"in place, or make its computed weights plain first"
+            ) from err
+    uses = list(model.named_modules(remove_duplicate=False))
+    twins: dict[int, _CoordConvBase] = {}
+    for original, (_, module) in zip(originals, uses, strict=True):
+        if id(original) in chosen and id(module) not in twins:
+            twins[id(module)] = _twin(cast(_ConvNd, module), with_r)
     if id(model) in twins:
         return twins[id(model)]
     for name, module in uses:
@@ -136,12 +199,13 @@ def convert(model: nn.Module, *, with_r: bool = False, include: Include = None) 
 def load_plain_state_dict(
     model: nn.Module, state_dict: Mapping[str, Any], strict: bool = True
 ) -> Any:
-    """Load a checkpoint of the plain model (no ``coord_weight`` keys) into a CoordConv model.
+    """Load a checkpoint of the plain model into a CoordConv model.
 
-    Every CoordConv layer of ``model`` whose ``coord_weight`` is absent from ``state_dict``
-    gets zero coordinate weights, so the loaded model computes exactly what the plain model
-    did; everything else is ``model.load_state_dict(state_dict, strict)`` (its return value).
-    The other way in: load the checkpoint into the plain model, then :func:`convert` it.
+    Every CoordConv layer of ``model`` whose ``weight`` in ``state_dict`` has the plain layer's
+    shape gets it as its input filters and zero coordinate filters, so the loaded model computes
+    exactly what the plain model did; everything else is ``model.load_state_dict(state_dict,
+    strict)`` (its return value). The other way in: load the checkpoint into the plain model,
+    then :func:`convert` it.
 
     Example:
         >>> plain = nn.Sequential(nn.Conv2d(3, 4, 3))
@@ -151,8 +215,16 @@ def load_plain_state_dict(
     """
     full = dict(state_dict)
     for name, module in model.named_modules():
-        if isinstance(module, _CoordConvBase):
-            key = f"{name}.coord_weight" if name else "coord_weight"
-            if key not in full:
-                full[key] = torch.zeros_like(module.coord_weight)
+        if not isinstance(module, _CoordConvBase):
+            continue
+        prefix = f"{name}." if name else ""
+        weight = full.get(prefix + "weight")
+        if module._separate_coords:
+            full.setdefault(prefix + "coord_weight", torch.zeros_like(module.coord_weight))
+        elif weight is not None and tuple(weight.shape) == tuple(module.input_weight.shape):
+            coords = torch.zeros_like(module.weight)
+            (
+                coords[: weight.shape[0]] if module.transposed else coords[:, : weight.shape[1]]
+            ).copy_(weight)
+            full[prefix + "weight"] = coords
     return model.load_state_dict(full, strict=strict)

@@ -1,8 +1,10 @@
 """``fuse_conv_bn()``: fold an eval-mode BatchNorm into the convolution before it.
 
-torch's own ``torch.nn.utils.fusion.fuse_conv_bn_eval`` rescales ``weight`` and ``bias`` only; on
-a CoordConv that would leave ``coord_weight`` unscaled and the outputs wrong, so the CoordConv
-layers refuse it and point here.
+A CoordConv keeps its coordinate filters inside ``weight``, so torch's own
+``torch.nn.utils.fusion.fuse_conv_bn_eval`` and the assignment-style fusers of detection toolkits
+give the right layer too; this one also handles grouped transposed convs (whose coordinate
+filters are a parameter of their own) and ``groups > 1`` transposed plain convs, which torch's
+does not.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ ConvT = TypeVar("ConvT", bound=_ConvNd)
 def fuse_conv_bn(conv: ConvT, bn: _BatchNorm) -> ConvT:
     """A new conv computing ``bn(conv(x))`` with BatchNorm's running statistics.
 
-    Works for CoordConv layers (``coord_weight`` is rescaled with ``weight``) and for plain
+    Works for CoordConv layers (the coordinate filters are rescaled with the rest) and for plain
     ``torch.nn`` convs, transposed ones and ``groups > 1`` included. The result keeps ``conv``'s
     training flag; the inputs are not modified.
 
@@ -63,13 +65,13 @@ def fuse_conv_bn(conv: ConvT, bn: _BatchNorm) -> ConvT:
             shift = shift + bn.bias
         fused = copy.deepcopy(conv)
         ones = [1] * rank
-        if conv.transposed:  # weight (C_in, C_out / groups, *k): output channels per group
+        if conv.transposed:  # weight (C_in (+ d), C_out / groups, *k): out channels per group
             g = conv.groups
             grouped = fused.weight.view(g, -1, conv.out_channels // g, *conv.kernel_size)
             grouped.mul_(scale.view(g, 1, -1, *ones).to(grouped))
         else:
             fused.weight.mul_(scale.view(-1, 1, *ones).to(fused.weight))
-        if isinstance(fused, _CoordConvBase):
+        if isinstance(fused, _CoordConvBase) and fused._separate_coords:
             out_dim = 1 if conv.transposed else 0
             shape = [1, 1, *ones]
             shape[out_dim] = -1

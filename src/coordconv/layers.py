@@ -1,10 +1,11 @@
-"""``AddCoords`` and the CoordConv layers (1d/2d/3d, plain and transposed).
+"""The CoordConv layers (1d/2d/3d, plain and transposed).
 
-A CoordConv is defined as the plain convolution applied to ``AddCoords(x)`` with weights
-``cat([weight, coord_weight])`` along the input-channel dimension. Because convolution is linear
-and the coordinate channels are the same for every sample, this equals::
+A CoordConv is defined as the plain convolution applied to ``AddCoords(x)``; its ``weight`` is
+that concatenated layer's weight, ``cat([input_weight, coord_weight])`` along the input-channel
+dimension. Because convolution is linear and the coordinate channels are the same for every
+sample, this equals::
 
-    conv(x, weight, groups=g) + conv(grid, coord_weight, bias)   # grid: (1, d, *spatial)
+    conv(x, input_weight, groups=g) + conv(grid, coord_weight, bias)   # grid: (1, d, *spatial)
 
 The second term, the *coordinate map* ``(1, out_channels, *out_spatial)``, is computed once per
 forward at batch size 1 and added to the batch: no ``(N, C + d, ...)`` tensor is built, convolved
@@ -12,15 +13,16 @@ or kept for backward; autograd keeps the input (as for the plain layer) and the 
 *spatial)`` grid. For ``groups > 1`` the coordinate channels feed every output channel (the
 formula above is then the definition; concatenation cannot express it).
 
-Which computation runs is chosen per call, all with the same result:
+Which computation runs is chosen per call and per device type (``_CoordConvBase._path``), all
+with the same result:
 
-* a single sample (``groups=1``) with a 1x1 kernel or at most 4 input channels: the
+* on CPU, a single sample (``groups=1``) with a 1x1 kernel or at most 4 input channels: the
   convolution of the concatenation itself, as one convolution is cheaper there than two (it
   keeps the concatenated input and weight for backward; batch 1 has no activation memory to
-  save);
-* pointwise layers (1x1 kernel, stride 1, no padding, ``groups=1``) on a contiguous input: one
-  batched matrix product that starts from the coordinate map (``baddbmm``), several times
-  faster on CPU than the plain 1x1 convolution;
+  save); on CUDA (and other accelerators), any batch below 8 with ``groups=1``;
+* on CPU, pointwise layers (1x1 kernel, stride 1, no padding, ``groups=1``) on a contiguous
+  input: one batched matrix product that starts from the coordinate map (``baddbmm``), several
+  times faster there than the plain 1x1 convolution (slower on CUDA, so not used there);
 * otherwise the convolution of ``x`` plus the map, added in place;
 * while tracing, compiling or exporting: the grid built in-graph (no caches), then the
   concatenation's convolution for at most 4 input channels (``groups=1``; the compiler fuses
@@ -29,8 +31,6 @@ Which computation runs is chosen per call, all with the same result:
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from typing import Any, Literal, cast
 
 import torch
@@ -38,225 +38,44 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.conv import _ConvNd
 
-from coordconv.grid import coord_channels, coords
+from coordconv._cache import _Cache, _CachingModule, _grid, _symbolic_grid
+from coordconv._runtime import _autocast, _capturing, _transformed
+from coordconv.checks import InputShapeError, _check_input
+from coordconv.grid import coord_channels
 
 __all__ = [
-    "AddCoords",
     "CoordConv1d",
     "CoordConv2d",
     "CoordConv3d",
     "CoordConvTranspose1d",
     "CoordConvTranspose2d",
     "CoordConvTranspose3d",
-    "InputDtypeError",
-    "InputShapeError",
 ]
 
-_MAX_CACHED = 8  # entries per cache: input sizes (grids) or weight versions (maps)
-_CONCAT_MAX_CHANNELS = 4  # at batch 1, convolve the concatenation up to this many in_channels
-_SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
+_CONCAT_MAX_CHANNELS = 4  # CPU, batch 1: convolve the concatenation up to this many in_channels
+_ACCELERATOR_CONCAT_BELOW = 8  # CUDA and other accelerators: the concatenation below this batch
 
 Size = int | tuple[int, ...]
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
-
-
-def _is_compiling() -> bool:
-    check: Callable[[], bool] | None = getattr(torch.compiler, "is_compiling", None)
-    if check is None:  # torch < 2.3 has it only in dynamo
-        from torch._dynamo import is_compiling
-
-        check = is_compiling
-    return bool(check())
-
-
-def _capturing() -> bool:
-    """True while tracing, compiling or exporting: build grids in-graph, skip all caches."""
-    return torch.jit.is_tracing() or _is_compiling() or torch.onnx.is_in_onnx_export()
-
-
-def _autocast(device: torch.device) -> torch.dtype | None:
-    """The dtype autocast computes in on ``device`` now, or None when autocast is off there."""
-    kind = device.type
-    try:
-        enabled = torch.is_autocast_enabled(kind)
-    except TypeError:  # torch < 2.4: no device argument
-        enabled = torch.is_autocast_cpu_enabled() if kind == "cpu" else torch.is_autocast_enabled()
-    if not enabled:
-        return None
-    get_dtype = getattr(torch, "get_autocast_dtype", None)
-    if get_dtype is not None:
-        return get_dtype(kind)
-    return torch.get_autocast_cpu_dtype() if kind == "cpu" else torch.get_autocast_gpu_dtype()
-
-
-def _transformed() -> bool:
-    """True inside a ``torch.func`` transform (grad, vmap, jacrev, ...): compute out of place."""
-    peek = getattr(torch._C._functorch, "peek_interpreter_stack", None)
-    return peek is not None and peek() is not None
-
-
-class _Cache(dict[Any, Tensor]):
-    """A layer's memo of tensors derived from input sizes (grids) or weights (coordinate maps).
-
-    It never leaves its layer: pickles and deep copies of the layer start with an empty one (so
-    ``torch.save(model)`` does not grow with every input size seen), DataParallel replicas get
-    their own, and ``.to()``/``.cuda()``/``.half()`` clear it. At most ``_MAX_CACHED`` entries.
-    """
-
-    def __reduce__(self) -> tuple[type[_Cache], tuple[()]]:
-        return (_Cache, ())
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Cache:
-        return _Cache()
-
-    def put(self, key: Any, value: Tensor) -> Tensor:
-        if len(self) >= _MAX_CACHED:
-            self.clear()
-        self[key] = value
-        return value
-
-
-class _CachingModule(nn.Module):
-    """Clears its ``_Cache`` attributes on ``_apply`` and gives DataParallel replicas new ones."""
-
-    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        for value in vars(self).values():
-            if isinstance(value, _Cache):
-                value.clear()
-        return super()._apply(fn, *args, **kwargs)
-
-    def _replicate_for_data_parallel(self) -> Any:
-        replica = super()._replicate_for_data_parallel()
-        for name, value in vars(replica).items():
-            if isinstance(value, _Cache):
-                setattr(replica, name, _Cache())
-        return replica
-
-
-def _grid(
-    cache: _Cache,
-    spatial: tuple[int, ...],
-    with_r: bool,
-    device: torch.device,
-    dtype: torch.dtype,
-    capturing: bool,
-) -> Tensor:
-    """``(1, d, *spatial)`` coordinate grid, from the owner's cache unless capturing a graph."""
-    if capturing:
-        grid = coords(spatial, with_r=with_r, device=device, dtype=dtype)
-        # Adding to a fresh buffer gives inductor a plain layout: with dynamic shapes it fails
-        # to order the strides of the stacked grid when the weight needs a gradient (torch 2.13).
-        return torch.zeros((1, *grid.shape), device=device, dtype=dtype) + grid
-    key = (spatial, device, dtype)
-    cached = cache.get(key)
-    if cached is None:
-        # A normal tensor even when first built under inference_mode: training may save it later.
-        with torch.inference_mode(False):
-            cached = cache.put(
-                key, coords(spatial, with_r=with_r, device=device, dtype=dtype)[None]
-            )
-    return cached
-
-
-def _symbolic_grid(x: Any, rank: int, with_r: bool, dtype: torch.dtype) -> Any:
-    """``(1, d, *spatial)`` grid of an ``fx.Proxy`` input as graph nodes: built in ``dtype`` on
-    the input's device at run time, then cast to the input's dtype."""
-    spatial = [x.shape[2 + k] for k in range(rank)]
-    return coords(spatial, with_r=with_r, device=x.device, dtype=dtype)[None].to(x.dtype)
-
-
-class InputShapeError(ValueError, RuntimeError):
-    """A wrong rank, channel count or too small an input. Also a ``RuntimeError``: that is what
-    the plain ``torch.nn`` layer raises for the same input, so code that catches it still works."""
-
-
-class InputDtypeError(TypeError, RuntimeError):
-    """A non-floating input (also a ``RuntimeError``, as from the plain layer)."""
-
-
-def _check_input(layer: str, x: Tensor, rank: int, channels: int | None) -> None:
-    """Raise a clear error for a non-tensor, wrong rank, non-floating dtype or channel mismatch."""
-    if (
-        isinstance(x, Tensor)
-        and x.dim() - rank in (1, 2)
-        and x.is_floating_point()
-        and (channels is None or x.shape[-rank - 1] == channels)
-    ):
-        return
-    c = "C" if channels is None else str(channels)
-    expected = f"(N, {c}, {_SPATIAL_NAMES[rank]}) or unbatched ({c}, {_SPATIAL_NAMES[rank]})"
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{layer}: expected a Tensor of shape {expected}, got {type(x).__name__}")
-    if x.dim() not in (rank + 1, rank + 2):
-        raise InputShapeError(
-            f"{layer}: expected a {rank + 2}D input {expected}, got shape {tuple(x.shape)} "
-            f"({x.dim()}D)"
-        )
-    if not x.is_floating_point():
-        raise InputDtypeError(
-            f"{layer}: expected a floating-point input, got dtype {x.dtype}; "
-            f"convert it first, e.g. x.float()"
-        )
-    raise InputShapeError(
-        f"{layer}: expected input of shape {expected} with {channels} channels, "
-        f"got shape {tuple(x.shape)} ({x.shape[-rank - 1]} channels)"
-    )
-
-
-class AddCoords(_CachingModule):
-    """Append coordinate channels: ``(N, C, *spatial) -> (N, C + rank (+1), *spatial)``.
-
-    The input channels come first, then the channels of :func:`coordconv.coords` (``i``, ``j``,
-    ... in ``[-1, 1]``, each axis scaled by its own length; then ``r`` with ``with_r``).
-
-    Args:
-        rank: number of spatial dimensions (1, 2 or 3). Default: 2.
-        with_r: also append the distance from the centre. Default: ``False``.
-
-    Shape:
-        - Input: ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``, ``len(spatial) == rank``.
-        - Output: ``(N, C + rank + with_r, *spatial)`` (unbatched: without ``N``).
-
-    Example:
-        >>> AddCoords(rank=2)(torch.zeros(4, 3, 5, 7)).shape
-        torch.Size([4, 5, 5, 7])
-    """
-
-    def __init__(self, rank: int = 2, with_r: bool = False) -> None:
-        super().__init__()
-        if rank not in (1, 2, 3):
-            raise ValueError(f"AddCoords: rank must be 1, 2 or 3, got {rank}")
-        self.rank = rank
-        self.with_r = with_r
-        self._grid_cache = _Cache()
-
-    def forward(self, x: Tensor) -> Tensor:
-        if isinstance(x, torch.fx.Proxy):  # symbolic tracing: batched input, grid in the graph
-            grid = _symbolic_grid(x, self.rank, self.with_r, torch.get_default_dtype())
-            grid = grid.expand(x.shape[0], *[-1] * (self.rank + 1))
-            return torch.cat([x, grid], dim=1)
-        _check_input("AddCoords", x, self.rank, None)
-        unbatched = x.dim() == self.rank + 1
-        batch = x[None] if unbatched else x
-        spatial = tuple(batch.shape[2:])
-        grid = _grid(self._grid_cache, spatial, self.with_r, x.device, x.dtype, _capturing())
-        out = torch.cat([batch, grid.expand(batch.shape[0], *grid.shape[1:])], dim=1)
-        return out[0] if unbatched else out
-
-    def extra_repr(self) -> str:
-        return f"rank={self.rank}" + (", with_r=True" if self.with_r else "")
 
 
 class _CoordConvBase(_CachingModule, _ConvNd):
     """Shared machinery of every CoordConv layer: parameters, init, the coordinate map, checks.
 
     The conv and transposed subclasses spell out the plain layer's constructor and call
-    ``_init_coords``; rank subclasses only pick the plain ``torch.nn`` layer to inherit from, so
-    ``weight``/``bias`` shapes, ``state_dict`` keys and ``repr`` are the plain layer's, plus
-    ``coord_weight`` and the options below.
+    ``_init_coords``; rank subclasses only pick the plain ``torch.nn`` layer to inherit from.
+
+    Weight layout: ``weight`` is the concatenated layer's own weight, the coordinate filters
+    after the input filters along the input-channel dimension — ``(out, in/groups + d, *k)`` for
+    convs, ``(in + d, out, *k)`` for transposed convs — so a tool that rescales, prunes,
+    averages or observes ``weight`` per output channel treats both parts alike, and a tool that
+    rebuilds a plain conv from it fails on the shape. ``input_weight`` and ``coord_weight`` are
+    views of its two parts. A grouped transposed conv, whose coordinates feed every output
+    channel (no concatenation can say that), keeps ``coord_weight`` as its own parameter and
+    refuses a replaced ``weight``.
     """
 
-    coord_weight: nn.Parameter
+    _version = 2  # state dicts: 1 = separate coord_weight; 2 = coordinate filters in weight
 
     def _init_coords(self, with_r: bool, coord_kernel_size: int | None) -> None:
         rank = len(self.kernel_size)
@@ -274,28 +93,103 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         self.coord_kernel_size = coord_kernel_size
         self.cache_coord_map = False
         d = coord_channels(rank, with_r)
-        k = self.kernel_size if coord_kernel_size is None else (1,) * rank
-        shape = (d, self.out_channels, *k) if self.transposed else (self.out_channels, d, *k)
-        self.coord_weight = nn.Parameter(
-            torch.empty(shape, device=self.weight.device, dtype=self.weight.dtype)
-        )
+        factory: dict[str, Any] = dict(device=self.weight.device, dtype=self.weight.dtype)
+        if self._separate_coords:
+            k = self.kernel_size if coord_kernel_size is None else (1,) * rank
+            shape: list[int] = [d, self.out_channels, *k]
+            self._parameters["coord_weight"] = nn.Parameter(torch.empty(shape, **factory))
+        else:
+            shape = list(self.weight.shape)
+            shape[0 if self.transposed else 1] += d
+            self.weight = nn.Parameter(torch.empty(shape, **factory))
         self._grid_cache = _Cache()
         self._map_cache = _Cache()
         self._map_values = _Cache()  # per map: the coordinate weights and bias it was made from
+        self._coords_ready = True
         self.reset_parameters()
 
+    @property
+    def _separate_coords(self) -> bool:
+        """A grouped transposed conv: its coordinate filters cannot live inside ``weight``."""
+        return bool(self.transposed and self.groups > 1)
+
+    @property
+    def _input_rows(self) -> int:
+        """How many entries of weight's input-channel dimension belong to the input."""
+        return self.in_channels if self.transposed else self.in_channels // self.groups
+
+    @property
+    def input_weight(self) -> Tensor:
+        """The filters over the input channels, shaped as the plain layer's ``weight`` (a view)."""
+        if self._separate_coords:
+            return self.weight
+        c = self._input_rows
+        return self.weight[:c] if self.transposed else self.weight[:, :c]
+
+    @property
+    def coord_weight(self) -> Tensor:
+        """The filters over the coordinate channels: ``(out, d, *k)`` for convs, ``(d, out,
+        *k)`` for transposed ones; ``k`` is ``1``s with ``coord_kernel_size=1``. A view of
+        ``weight`` (edit it in place, under ``torch.no_grad()``), except in grouped transposed
+        convs, where it is a parameter of its own."""
+        if self._separate_coords:
+            return cast(Tensor, self._parameters["coord_weight"])
+        c = self._input_rows
+        part = self.weight[c:] if self.transposed else self.weight[:, c:]
+        if self.coord_kernel_size == 1:
+            centre = tuple(slice(k // 2, k // 2 + 1) for k in self.kernel_size)
+            part = part[(slice(None), slice(None), *centre)]
+        return part
+
+    @coord_weight.setter
+    def coord_weight(self, value: Tensor) -> None:
+        if not self._separate_coords:
+            raise AttributeError(
+                f"{type(self).__name__}.coord_weight is a view of weight (its last "
+                f"{self.coord_channels} input channels); edit it in place, e.g. "
+                f"`with torch.no_grad(): layer.coord_weight.copy_(w)`, or assign weight"
+            )
+        if not isinstance(value, nn.Parameter):
+            raise TypeError(f"coord_weight must be an nn.Parameter, got {type(value).__name__}")
+        self._parameters["coord_weight"] = value
+
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("weight", "bias") and "coord_weight" in self._parameters:
-            caller = sys._getframe(1)
-            if caller.f_code.co_name == "fuse_conv_bn_eval" and caller.f_globals.get(
-                "__name__", ""
-            ).startswith("torch."):
-                raise TypeError(
-                    f"{type(self).__name__}: torch's fuse_conv_bn_eval rescales weight and bias "
-                    f"but not coord_weight, which would give wrong outputs; use "
-                    f"coordconv.fuse_conv_bn(conv, bn) instead"
-                )
+        if name == "coord_weight":  # the property, not nn.Module's parameter registration
+            type(self).coord_weight.__set__(self, value)  # type: ignore[attr-defined]
+            return
+        if name == "weight" and self.__dict__.get("_coords_ready") and self._separate_coords:
+            raise TypeError(
+                f"{type(self).__name__} with groups > 1 keeps its coordinate filters in "
+                f"coord_weight (they feed every output channel), so replacing weight alone "
+                f"would leave them behind: edit weight in place (copy_) together with "
+                f"coord_weight, or use coordconv.fuse_conv_bn to fold a BatchNorm"
+            )
         super().__setattr__(name, value)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """Version-1 state dicts (separate ``coord_weight``, before 0.2) load too: their
+        coordinate filters are moved into ``weight``."""
+        weight_key, coord_key = prefix + "weight", prefix + "coord_weight"
+        if not self._separate_coords and coord_key in state_dict and weight_key in state_dict:
+            coord = state_dict.pop(coord_key)
+            if self.coord_kernel_size == 1:
+                coord = F.pad(coord, self._centre_padding())
+            state_dict[weight_key] = torch.cat(
+                [state_dict[weight_key], coord.to(state_dict[weight_key])],
+                dim=0 if self.transposed else 1,
+            )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     @property
     def coord_channels(self) -> int:
@@ -303,8 +197,11 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         return coord_channels(len(self.kernel_size), self.with_r)
 
     def reset_parameters(self) -> None:
-        """Init as ``nn.ConvNd`` would for the concatenated ``(C + d)``-channel layer."""
-        if not hasattr(self, "coord_weight"):  # called by the base constructor: wait for ours
+        """Init as ``nn.ConvNd`` would for the concatenated ``(C + d)``-channel layer: input
+        filters, coordinate filters and bias from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, drawn
+        in that order (so a seeded model gets the values it got before the weight layout moved);
+        the coordinate filters' off-centre taps are zero with ``coord_kernel_size=1``."""
+        if not self.__dict__.get("_coords_ready"):  # the base constructor: wait for ours
             return
         receptive = 1
         for k in self.kernel_size:
@@ -315,19 +212,33 @@ class _CoordConvBase(_CachingModule, _ConvNd):
             fan_in = (self.in_channels // self.groups + self.coord_channels) * receptive
         bound = fan_in**-0.5
         with torch.no_grad():
-            for p in (self.weight, self.coord_weight, self.bias):
-                if p is not None:
-                    nn.init.uniform_(p, -bound, bound)
+            for part in (self.input_weight, self.coord_weight):
+                part.copy_(nn.init.uniform_(torch.empty_like(part), -bound, bound))
+            if self.coord_kernel_size == 1 and not self._separate_coords:
+                self._zero_off_centre()
+            if self.bias is not None:
+                nn.init.uniform_(self.bias, -bound, bound)
         self._map_cache.clear()
+
+    def _zero_off_centre(self) -> None:
+        """Zero the coordinate filters' taps outside the centre (``coord_kernel_size=1``)."""
+        c, centre = self._input_rows, self.coord_weight.clone()
+        part = self.weight[c:] if self.transposed else self.weight[:, c:]
+        part.zero_()
+        self.coord_weight.copy_(centre)
+
+    def _centre_padding(self) -> list[int]:
+        """``F.pad`` widths that grow a centre tap to the full kernel."""
+        pad: list[int] = []
+        for k in reversed(self.kernel_size):
+            pad += [(k - 1) // 2, (k - 1) // 2]
+        return pad
 
     def full_coord_weight(self) -> Tensor:
         """``coord_weight`` as a full kernel (zero outside the centre tap for size 1)."""
         if self.coord_kernel_size is None:
             return self.coord_weight
-        pad: list[int] = []
-        for k in reversed(self.kernel_size):
-            pad += [(k - 1) // 2, (k - 1) // 2]
-        return F.pad(self.coord_weight, pad)
+        return F.pad(self.coord_weight, self._centre_padding())
 
     def _conv(
         self,
@@ -382,7 +293,7 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         if not self._pointwise(output_padding):
             return self._conv(grid, weight, bias, 1, output_padding)
         d, o = grid.shape[1], self.out_channels
-        matrix = weight.view(d, o).t() if self.transposed else weight.view(o, d)
+        matrix = weight.reshape(d, o).t() if self.transposed else weight.reshape(o, d)
         flat = grid.view(d, -1)  # (d, L)
         coord_map = matrix @ flat if bias is None else torch.addmm(bias[:, None], matrix, flat)
         return coord_map.view(1, o, *grid.shape[2:])
@@ -401,21 +312,36 @@ class _CoordConvBase(_CachingModule, _ConvNd):
 
     def _concat_conv(self, x: Tensor, grid: Tensor, output_padding: list[int] | None) -> Tensor:
         """The definition itself: the plain convolution of ``cat([x, grid])``, ``groups=1``."""
-        weight = torch.cat([self.weight, self.full_coord_weight()], dim=0 if self.transposed else 1)
+        weight = self.weight
+        if self.coord_kernel_size is not None:  # only the centre taps count
+            weight = torch.cat(
+                [self.input_weight, self.full_coord_weight()], dim=0 if self.transposed else 1
+            )
         return self._conv(torch.cat([x, grid], dim=1), weight, self.bias, 1, output_padding)
 
-    def _concat_path(self, batch: int, pointwise: bool) -> bool:
-        """One sample, one group, few input channels or a 1x1 kernel: there one convolution of
-        the concatenation beats two (batch 1 has no activation memory worth saving). A cached
-        map is cheaper still, except for one input channel: the CPU's 1-channel convolution is
-        slower than the concatenation's 3-channel one."""
+    def _path(self, batch: int, pointwise: bool, contiguous: bool, device: str) -> str:
+        """Which computation runs (all give the same result): ``"concat"``, ``"matmul"`` or
+        ``"sum"``. The thresholds are per device type, from the benchmarks:
+
+        * CPU (``results-cpu.json``): one sample, one group, few input channels or a 1x1 kernel:
+          one convolution of the concatenation beats two (batch 1 has no activation memory worth
+          saving), unless a cached map makes the sum cheaper (not for one input channel: the
+          CPU's 1-channel convolution is slower than the concatenation's 3-channel one); a
+          contiguous pointwise layer: one batched matrix product from the map;
+        * CUDA and other accelerators (``results-cuda.json``, H200): the concatenation was the
+          faster below batch 8 in every cell, the matrix product slower than it in every
+          batch-32 1x1 cell, so: the concatenation below batch 8 (one group), else the sum,
+          which keeps activation memory at batch >= 8 as small as on CPU.
+        """
+        if self.groups != 1:
+            return "sum"
+        if device != "cpu":
+            return "concat" if batch < _ACCELERATOR_CONCAT_BELOW else "sum"
         map_cached = self.cache_coord_map and not self.training and self.in_channels > 1
-        return (
-            batch == 1
-            and self.groups == 1
-            and (pointwise or self.in_channels <= _CONCAT_MAX_CHANNELS)
-            and not map_cached
-        )
+        few = pointwise or self.in_channels <= _CONCAT_MAX_CHANNELS
+        if batch == 1 and few and not map_cached:
+            return "concat"
+        return "matmul" if pointwise and contiguous else "sum"
 
     def _coord_forward(self, input: Tensor, output_size: list[int] | None) -> Tensor:
         rank = len(self.kernel_size)
@@ -448,17 +374,19 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         if capturing and self.groups == 1 and self.in_channels <= _CONCAT_MAX_CHANNELS:
             return self._concat_conv(x, grid.expand(x.shape[0], -1, *spatial), output_padding)
         if capturing or _transformed():
-            out = self._conv(x, self.weight, None, self.groups, output_padding)
+            out = self._conv(x, self.input_weight, None, self.groups, output_padding)
             return out + self._conv(grid, self.full_coord_weight(), self.bias, 1, output_padding)
-        if self._concat_path(x.shape[0], pointwise):
-            return self._concat_conv(x, grid, output_padding)
-        if pointwise and x.is_contiguous():
+        path = self._path(x.shape[0], pointwise, x.is_contiguous(), x.device.type)
+        if path == "concat":
+            return self._concat_conv(x, grid.expand(x.shape[0], -1, *spatial), output_padding)
+        if path == "matmul":
             n, c, o = x.shape[0], self.in_channels, self.out_channels
-            matrix = self.weight.view(c, o).t() if self.transposed else self.weight.view(o, c)
+            weight = self.input_weight
+            matrix = weight.reshape(c, o).t() if self.transposed else weight.reshape(o, c)
             coord_map = self.coord_map(grid, output_padding).flatten(2)  # (1, O, L)
             out = torch.baddbmm(coord_map, matrix.expand(n, o, c), x.flatten(2))  # (N, O, L)
             return out.view(n, o, *spatial)
-        out = self._conv(x, self.weight, None, self.groups, output_padding)
+        out = self._conv(x, self.input_weight, None, self.groups, output_padding)
         return out.add_(self.coord_map(grid, output_padding))  # in place: nothing saved
 
     def _symbolic_forward(self, x: Any, output_size: list[int] | None) -> Any:
@@ -471,7 +399,7 @@ class _CoordConvBase(_CachingModule, _ConvNd):
             output_padding = self._output_padding(  # type: ignore[operator]
                 x, output_size, self.stride, self.padding, self.kernel_size, rank, self.dilation
             )
-        out = self._conv(x, self.weight, None, self.groups, output_padding)
+        out = self._conv(x, self.input_weight, None, self.groups, output_padding)
         return out + self._conv(grid, self.full_coord_weight(), self.bias, 1, output_padding)
 
     def _check_size(self, x: Tensor) -> None:
@@ -584,19 +512,23 @@ _DOC = """{plain} with coordinate channels: ``{plain}`` applied to ``AddCoords(r
         coord_kernel_size: ``None`` for a full-size coordinate filter, or ``1`` for a centre-tap
             filter (the paper's footnote 2; odd kernels only). Default: ``None``.
 
-    Equals the plain layer on ``cat([x, grid])`` with weight ``cat([weight, coord_weight],
-    dim={cat_dim})`` (``groups=1``); for ``groups > 1`` the coordinates feed every output channel.
-    The coordinate term is computed once per call at batch size 1 and added to the batch.
+    Equals the plain layer on ``cat([x, grid])`` with this layer's ``weight`` (``groups=1``); for
+    ``groups > 1`` the coordinates feed every output channel. The coordinate term is computed
+    once per call at batch size 1 and added to the batch.
 
     Shape:
         As :class:`torch.nn.{plain}` (batched or unbatched input, same output-size formula).
 
     Attributes:
-        weight, bias: exactly as in :class:`torch.nn.{plain}`.
-        coord_weight: ``{coord_shape}``, ``d`` = number of coordinate channels, ``k`` the kernel
-            (``1``s with ``coord_kernel_size=1``). Weights, coordinate weights and bias are drawn
+        weight: the concatenated layer's, ``{weight_shape}``: the input filters, then the
+            coordinate filters (``d`` = number of coordinate channels). Tools that rescale,
+            prune or observe ``weight`` per output channel treat both alike.
+        input_weight: view of the input filters, :class:`torch.nn.{plain}`'s weight shape.
+        coord_weight: view of the coordinate filters, ``{coord_shape}``, ``k`` the kernel
+            (``1``s with ``coord_kernel_size=1``, the centre tap). Weights and bias are drawn
             from ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, ``fan_in`` counted as for the
-            concatenated layer.
+            concatenated layer.{grouped}
+        bias: as in :class:`torch.nn.{plain}`.
         cache_coord_map: set to ``True`` to cache the coordinate map in eval mode (frozen weights,
             inference only). Off by default.
 
@@ -614,8 +546,17 @@ def _doc(plain: type[_ConvNd], rank: int) -> str:
         plain=plain.__name__,
         name="Coord" + plain.__name__,
         rank=rank,
-        cat_dim=0 if transposed else 1,
+        weight_shape="(in_channels + d, out_channels, *k)"
+        if transposed
+        else "(out_channels, in_channels/groups + d, *k)",
         coord_shape="(d, out_channels, *k)" if transposed else "(out_channels, d, *k)",
+        grouped=(
+            " With ``groups > 1`` the weight keeps the plain layer's shape and"
+            "\n            ``coord_weight`` is a parameter of its own (the coordinates feed every"
+            "\n            output channel)."
+            if transposed
+            else ""
+        ),
         ksize=1 if transposed else "3, padding=1",
         example=example,
     )

@@ -114,9 +114,9 @@ def test_without_offset_init_the_pointer_depends_on_position():
 def test_offset_init_keeps_the_input_weights_and_checks_the_layer():
     torch.manual_seed(0)
     layer = CoordConv2d(2, 4, 1, with_r=True)
-    weight = layer.weight.clone()
+    weight = layer.input_weight.clone()
     init_as_offsets(layer)
-    assert torch.equal(layer.weight, weight)
+    assert torch.equal(layer.input_weight, weight)
     assert torch.equal(layer.coord_weight[:, 0], -weight[:, 1])  # row i pairs with y
     assert torch.equal(layer.coord_weight[:, 1], -weight[:, 0])  # column j pairs with x
     assert torch.equal(layer.coord_weight[:, 2], torch.zeros_like(weight[:, 0]))  # r unused

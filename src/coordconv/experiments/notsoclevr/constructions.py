@@ -42,7 +42,7 @@ def _ramps(canvas: int) -> CoordConv2d:
     with torch.no_grad():
         _bias(layer).zero_()
         # inputs: channel 0 = x, 1 = y; coordinates: channel 0 = row i, 1 = column j
-        layer.weight.copy_(
+        layer.input_weight.copy_(
             torch.tensor([[s, 0.0], [-s, 0.0], [0.0, s], [0.0, -s]]).view(4, 2, 1, 1)
         )
         coord = torch.tensor([[0.0, -s], [0.0, s], [-s, 0.0], [s, 0.0]])
@@ -64,7 +64,7 @@ def _gated_coordinates(gain: float = 3.0) -> CoordConv2d:
     pixel, below -1 elsewhere (coordinates lie in [-1, 1] and ``gain > 2``)."""
     layer = CoordConv2d(1, 2, 1)
     with torch.no_grad():
-        layer.weight.fill_(gain)
+        layer.input_weight.fill_(gain)
         _bias(layer).fill_(-gain)
         layer.coord_weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]).view(2, 2, 1, 1))
     return layer

@@ -202,8 +202,8 @@ def init_as_offsets(layer: CoordConv2d) -> None:
             "init_as_offsets needs a 1x1 CoordConv2d over the two tiled (x, y) channels"
         )
     layer.coord_weight.zero_()
-    layer.coord_weight[:, 0] = -layer.weight[:, 1]  # row i  <- -w_y
-    layer.coord_weight[:, 1] = -layer.weight[:, 0]  # column j <- -w_x
+    layer.coord_weight[:, 0] = -layer.input_weight[:, 1]  # row i  <- -w_y
+    layer.coord_weight[:, 1] = -layer.input_weight[:, 0]  # column j <- -w_x
 
 
 def _pointer(cfg: ModelConfig) -> list[nn.Module]:

@@ -1,0 +1,227 @@
+"""Tools that read or rewrite ``weight`` get a CoordConv right, or fail loudly: fusers, pruning,
+EMA, per-channel observers, weight surgery; old state dicts migrate; ``convert`` on the convs
+users have."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import fusion, parametrizations, prune
+
+import coordconv as cc
+from tests.test_layers import reference
+
+LAYERS = {
+    "conv": lambda: cc.CoordConv2d(3, 6, 3, padding=1, with_r=True),
+    "grouped": lambda: cc.CoordConv2d(4, 6, 3, padding=1, groups=2),
+    "centre-tap": lambda: cc.CoordConv2d(3, 6, 3, padding=1, coord_kernel_size=1),
+    "transposed": lambda: cc.CoordConvTranspose2d(3, 6, 3, stride=2, padding=1),
+}
+
+
+def _input(layer: nn.Module) -> torch.Tensor:
+    return torch.randn(2, layer.in_channels, 7, 6, dtype=torch.float64)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    bn = nn.BatchNorm2d(channels).double()
+    bn.running_mean.uniform_(-1, 1)
+    bn.running_var.uniform_(0.5, 2)
+    bn.weight.data.uniform_(0.5, 2)
+    bn.bias.data.uniform_(-1, 1)
+    return bn.eval()
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_assignment_style_fuser_is_exact(kind: str) -> None:
+    """``w, b = fuse_conv_bn_weights(...); m.weight, m.bias = w, b`` (detection toolkits)."""
+    torch.manual_seed(0)
+    layer, bn = LAYERS[kind]().double().eval(), _bn(6)
+    x = _input(layer)
+    fused = copy.deepcopy(layer)
+    fused.weight, fused.bias = fusion.fuse_conv_bn_weights(
+        layer.weight,
+        layer.bias,
+        bn.running_mean,
+        bn.running_var,
+        bn.eps,
+        bn.weight,
+        bn.bias,
+        transpose=layer.transposed,
+    )
+    torch.testing.assert_close(fused(x), bn(layer(x)))
+    torch.testing.assert_close(
+        fusion.fuse_conv_bn_eval(layer, bn, layer.transposed)(x), bn(layer(x))
+    )
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_pruned_output_channels_no_longer_see_input_or_position(kind: str) -> None:
+    torch.manual_seed(0)
+    layer = LAYERS[kind]().double()
+    dim = 1 if layer.transposed else 0
+    prune.ln_structured(layer, "weight", amount=0.5, n=2, dim=dim)
+    keep = layer.weight_mask.transpose(0, dim).flatten(1).any(1)
+    gone = (~keep).nonzero().flatten()
+    assert len(gone) == 3
+    x = _input(layer)
+    out = layer(x)
+    bias = layer.bias[gone].view(1, -1, 1, 1).expand(out.shape[0], -1, *out.shape[2:])
+    torch.testing.assert_close(out[:, gone], bias)  # constant: neither input nor position
+    torch.testing.assert_close(out, reference(layer, x))
+    prune.remove(layer, "weight")
+    torch.testing.assert_close(layer(_input(layer))[:, gone], bias)
+
+
+def test_ema_averages_the_coordinate_filters_too() -> None:
+    torch.manual_seed(0)
+    layer = cc.CoordConv2d(3, 4, 3, padding=1).double()
+    ema = torch.optim.swa_utils.AveragedModel(
+        layer, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(0.5)
+    )
+    ema.update_parameters(layer)  # the first update copies
+    before = copy.deepcopy(layer)
+    with torch.no_grad():
+        layer.coord_weight.mul_(-3.0)  # a training step that moved the coordinate filters only
+    ema.update_parameters(layer)
+    x = _input(layer)
+    want = copy.deepcopy(layer)
+    with torch.no_grad():
+        want.weight.copy_(0.5 * (before.weight + layer.weight))
+        want.bias.copy_(0.5 * (before.bias + layer.bias))
+    torch.testing.assert_close(ema(x), want(x))
+    assert not torch.allclose(ema(x), before(x))
+
+
+def test_per_channel_observer_sees_every_filter_of_an_output_channel() -> None:
+    from torch.ao.quantization import PerChannelMinMaxObserver
+
+    torch.manual_seed(0)
+    layer = cc.CoordConv2d(3, 4, 3)
+    with torch.no_grad():
+        layer.coord_weight[1].fill_(5.0)  # the largest weight of channel 1 is a coordinate one
+    observer = PerChannelMinMaxObserver(ch_axis=0)
+    observer(layer.weight)
+    assert observer.max_val[1] == 5.0
+    full = torch.cat([layer.input_weight, layer.full_coord_weight()], dim=1)
+    torch.testing.assert_close(observer.max_val, full.flatten(1).amax(1))
+
+
+def test_rebuilding_a_plain_conv_from_weight_fails_loudly() -> None:
+    layer = cc.CoordConv2d(3, 4, 3)
+    plain = nn.Conv2d(3, 4, 3)
+    with pytest.raises(RuntimeError), torch.no_grad():
+        plain.weight.copy_(layer.weight)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        plain.load_state_dict(layer.state_dict())
+
+
+def test_grouped_transposed_conv_refuses_a_replaced_weight() -> None:
+    """Its coordinate filters feed every output channel: a weight-only tool would drop them."""
+    layer = cc.CoordConvTranspose2d(4, 6, 3, groups=2)
+    with pytest.raises(TypeError, match="coord_weight"):
+        layer.weight = nn.Parameter(layer.weight.detach().clone())
+    with pytest.raises(TypeError, match="coord_weight"):
+        prune.ln_structured(layer, "weight", amount=0.5, n=2, dim=1)
+    x = torch.randn(1, 4, 5, 5)
+    torch.testing.assert_close(layer(x), reference(layer, x))  # still whole
+
+
+def test_coord_weight_is_a_view_that_cannot_be_replaced() -> None:
+    layer = cc.CoordConv2d(3, 4, 3)
+    with torch.no_grad():
+        layer.coord_weight.fill_(2.0)
+    assert (
+        layer.weight[:, 3:] == 2.0
+    ).all() and layer.weight.data_ptr() == layer.input_weight.data_ptr()
+    with pytest.raises(AttributeError, match="view of weight"):
+        layer.coord_weight = nn.Parameter(torch.zeros(4, 2, 3, 3))
+
+
+@pytest.mark.parametrize("coord_kernel_size", [None, 1])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_version_1_state_dicts_load(coord_kernel_size: int | None, transposed: bool) -> None:
+    """State dicts saved with a separate ``coord_weight`` (before 0.2) migrate into ``weight``."""
+    torch.manual_seed(0)
+    make = cc.CoordConvTranspose2d if transposed else cc.CoordConv2d
+    layer = make(3, 4, 3, padding=1, coord_kernel_size=coord_kernel_size)
+    k = (3, 3) if coord_kernel_size is None else (1, 1)
+    old = {
+        "weight": torch.randn(3, 4, 3, 3) if transposed else torch.randn(4, 3, 3, 3),
+        "coord_weight": torch.randn(2, 4, *k) if transposed else torch.randn(4, 2, *k),
+        "bias": torch.randn(4),
+    }
+    saved = copy.deepcopy(old)
+    model = nn.Sequential(layer)
+    state = {f"0.{key}": value for key, value in old.items()}
+    state = type(model.state_dict())(state)
+    state._metadata = {"": {"version": 1}, "0": {"version": 1}}  # as torch.save wrote them
+    assert str(model.load_state_dict(state)) == "<All keys matched successfully>"
+    assert torch.equal(layer.input_weight, saved["weight"])
+    assert torch.equal(layer.coord_weight, saved["coord_weight"])
+    assert set(layer.state_dict()) == {"weight", "bias"}
+    assert layer.state_dict()._metadata[""]["version"] == 2
+
+
+# --- convert() on the convs users have ----------------------------------------------------------
+
+
+def test_convert_carries_attributes_and_buffers() -> None:
+    conv = nn.Conv2d(3, 4, 3)
+    conv.qconfig = "per-channel"  # type: ignore[assignment]
+    conv.register_buffer("mask", torch.ones(4))
+    conv.register_buffer("scratch", torch.zeros(1), persistent=False)
+    twin = cc.convert(nn.Sequential(conv))[0]
+    assert twin.qconfig == "per-channel" and torch.equal(twin.mask, torch.ones(4))
+    assert "mask" in twin.state_dict() and "scratch" not in twin.state_dict()
+
+
+def test_convert_inplace_swaps_inside_the_model() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    x = torch.randn(1, 3, 6, 6)
+    want = model(x)
+    same = cc.convert(model, inplace=True)
+    assert same is model and type(model[0]) is cc.CoordConv2d
+    torch.testing.assert_close(model(x), want)
+
+
+REPARAMETRIZED = {
+    "parametrized weight_norm": (
+        lambda c: parametrizations.weight_norm(c),
+        "remove_parametrizations",
+    ),
+    "parametrized spectral_norm": (
+        lambda c: parametrizations.spectral_norm(c),
+        "remove_parametrizations",
+    ),
+    "hook weight_norm": (lambda c: torch.nn.utils.weight_norm(c), "remove_weight_norm"),
+    "hook spectral_norm": (lambda c: torch.nn.utils.spectral_norm(c), "remove_spectral_norm"),
+    "pruned": (lambda c: prune.l1_unstructured(c, "weight", amount=0.3), r"prune\.remove"),
+}
+
+
+@pytest.mark.parametrize("kind", REPARAMETRIZED)
+def test_convert_refuses_a_computed_weight_naming_the_fix(kind: str) -> None:
+    apply, fix = REPARAMETRIZED[kind]
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3))
+    apply(model[2])
+    with pytest.raises(ValueError, match=fix):
+        cc.convert(model)
+    with pytest.raises(ValueError, match=r"convert: 2 \((Parametrized)?Conv2d\)"):
+        cc.convert(model)
+    # not selected: not refused (in place: torch cannot deep-copy every computed weight)
+    assert type(cc.convert(model, include="0", inplace=True)[0]) is cc.CoordConv2d
+
+
+def test_the_fix_for_weight_norm_then_works_on_the_coordconv() -> None:
+    torch.manual_seed(0)
+    conv = parametrizations.weight_norm(nn.Conv2d(3, 4, 3))
+    torch.nn.utils.parametrize.remove_parametrizations(conv, "weight")
+    twin = parametrizations.weight_norm(cc.convert(conv))
+    x = torch.randn(1, 3, 6, 6)
+    torch.testing.assert_close(twin(x), conv(x))  # zero coordinate filters: same outputs
+    twin(x).sum().backward()
+    assert twin.parametrizations.weight.original1.grad[:, 3:].abs().sum() > 0
