@@ -255,7 +255,9 @@ def _sweep_entries(sweep_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
         "split": split,
         "trials": len(vals),
         "at_target_on_val": sum(spec.reached(t["val"]) for t in summary["trials"]),
-        "val_quartiles": statistics.quantiles(vals, n=4) if len(vals) > 1 else vals * 3,
+        "val_quartiles": statistics.quantiles(vals, n=4, method="inclusive")
+        if len(vals) > 1
+        else vals * 3,
         "val_range": [min(vals), max(vals)] if vals else [],
         "first_at_target_cpu_s": _first_at(summary, posthoc, spec.reached),
         "curve": anytime_curve(summary, posthoc, metric),
