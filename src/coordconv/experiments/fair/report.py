@@ -312,6 +312,7 @@ def _figure(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
 
     fig, axes = plt.subplots(1, len(SPLITS), figsize=(11, 3.8), squeeze=False)
     for ax, split in zip(axes[0], SPLITS, strict=True):
@@ -331,6 +332,8 @@ def _figure(
                         [e["budget_min"]], [mean], yerr=[std], fmt="o", color=colour, capsize=3
                     )
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(f"{task} / {split}", fontsize=9)
         ax.set_xlabel("tuning CPU-minutes (log)")
         ax.set_ylabel("test " + get_task(task).target_metric)
@@ -458,11 +461,24 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
     ]
     rules = "; ".join(RULES[r] for r in sorted({_rule(read_json(d / "sweep.json")) for d in done}))
     ladder_text = ", ".join(f"{r:g}" for r in ladder)
-    ladder_flag = ",".join(f"{r:g}" for r in ladder)
     climbing = ", ".join("/".join(c) for c in settings.get("ladder_cells", []))
     md = [
         "# The fair comparison: every arm tuned with the same budget",
         "",
+    ]
+    if "ladder" not in settings:
+        md += [
+            "> **Made by coordconv 0.1, before the budget ladder**: one rung; budgets in "
+            "wall-clock training seconds of two concurrent one-thread trials (not CPU time); "
+            "every trial trained with seed 0 and every cell's sampler from the same random "
+            "state; ASHA grace 2 for every arm and the critics' earlier spaces (`mlp` up to 300 "
+            "epochs, `conv-tiled` k in {3, 5}, width in {1, 2}; no input scaling for the regression "
+            "baselines); no `coordconv-paper` arm. The "
+            "paragraph below describes the current protocol; the rows are these sweeps, judged "
+            "by the current verdict rule.",
+            "",
+        ]
+    md += [
         f"Every arm of every task and split was tuned by `coordconv sweep` on Ray Tune with "
         f"**{budget:g} CPU-minutes of training** (CPU time of the trials' training steps, one "
         f"thread each; evaluation not counted), random search over its search space "
@@ -556,7 +572,7 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
             for e in entries
             if e["cpu_utilisation"] is not None
         ),
-        f"- regenerate: `{command or f'coordconv reproduce --fair --ladder {ladder_flag} --out {out}'}`; "
+        f"- regenerate: {f'`{command}`' if command else _command(settings, out)}; "
         f"rebuild this page: `coordconv report {out}`",
         "",
     ]
@@ -568,6 +584,21 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         "versions": versions,
     }
     return write_report(out, md, results)
+
+
+def _command(settings: dict[str, Any], out: Path) -> str:
+    """The command that made a fair comparison with these settings, as Markdown."""
+    if "ladder" not in settings:  # made before the ladder, by coordconv 0.1
+        return (
+            f"`coordconv reproduce --fair --budget-min {settings['budget_min']:g} --final-seeds "
+            f"{settings['final_seeds']} --out {out}` (coordconv 0.1, before the budget ladder: "
+            f"one rung, trial seed 0, wall-clock budgets)"
+        )
+    ladder = ",".join(f"{r:g}" for r in settings["ladder"])
+    return (
+        f"`coordconv reproduce --fair --ladder {ladder} --final-seeds "
+        f"{settings['final_seeds']} --out {out}`"
+    )
 
 
 def _row(e: dict[str, Any], metric: str) -> str:
