@@ -225,3 +225,34 @@ def test_the_fix_for_weight_norm_then_works_on_the_coordconv() -> None:
     torch.testing.assert_close(twin(x), conv(x))  # zero coordinate filters: same outputs
     twin(x).sum().backward()
     assert twin.parametrizations.weight.original1.grad[:, 3:].abs().sum() > 0
+
+
+class TheirCoordConv(nn.Module):
+    """The common pattern of other implementations: AddCoords, then a plain conv over C + d."""
+
+    def __init__(self, c: int, out: int, k: int, order: str, transposed: bool = False) -> None:
+        super().__init__()
+        self.order = order
+        plain = nn.ConvTranspose2d if transposed else nn.Conv2d
+        self.conv = plain(c + 2, out, k, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grid = cc.coords(x.shape[2:], dtype=x.dtype)  # (i, j)
+        if self.order == "ji":
+            grid = grid.flip(0)  # x (along the width) first, then y
+        return self.conv(torch.cat([x, grid.expand(x.shape[0], -1, -1, -1)], dim=1))
+
+
+@pytest.mark.parametrize("order", ["ij", "ji"])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_load_concat_state_dict_from_another_implementation(order: str, transposed: bool) -> None:
+    torch.manual_seed(0)
+    theirs = nn.Sequential(TheirCoordConv(3, 4, 3, order, transposed), nn.ReLU()).double()
+    make = cc.CoordConvTranspose2d if transposed else cc.CoordConv2d
+    ours = nn.Sequential(make(3, 4, 3, padding=1), nn.ReLU()).double()
+    result = cc.load_concat_state_dict(ours, theirs.state_dict(), coord_order=order)
+    assert str(result) == "<All keys matched successfully>"
+    x = torch.randn(2, 3, 6, 9, dtype=torch.float64)
+    torch.testing.assert_close(ours(x), theirs(x))
+    with pytest.raises(ValueError, match="coord_order"):
+        cc.load_concat_state_dict(ours, theirs.state_dict(), coord_order="xy")

@@ -2,13 +2,13 @@
 
 Liu et al., 2018, "An intriguing failing of convolutional neural networks and the CoordConv
 solution" (arXiv 1807.03247). The library is ``coords`` / ``AddCoords``, the CoordConv layers,
-``convert``, ``load_plain_state_dict`` and ``fuse_conv_bn``; the paper's reproduction lives in
-``coordconv.experiments`` (not imported here).
+``convert``, ``load_plain_state_dict``, ``load_concat_state_dict`` and ``fuse_conv_bn``; the
+paper's reproduction lives in ``coordconv.experiments`` (not imported here).
 """
 
 from coordconv.add_coords import AddCoords
 from coordconv.checks import InputDtypeError, InputShapeError
-from coordconv.conversion import convert, load_plain_state_dict
+from coordconv.conversion import convert, load_concat_state_dict, load_plain_state_dict
 from coordconv.fusion import fuse_conv_bn
 from coordconv.grid import coord_channels, coords
 from coordconv.layers import (
@@ -37,5 +37,6 @@ __all__ = [
     "coord_channels",
     "coords",
     "fuse_conv_bn",
+    "load_concat_state_dict",
     "load_plain_state_dict",
 ]

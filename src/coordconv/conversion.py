@@ -26,7 +26,7 @@ from coordconv.layers import (
     _CoordConvBase,
 )
 
-__all__ = ["convert", "load_plain_state_dict"]
+__all__ = ["convert", "load_concat_state_dict", "load_plain_state_dict"]
 
 Include = str | Sequence[str] | Callable[[str, nn.Module], bool] | None
 
@@ -227,4 +227,53 @@ def load_plain_state_dict(
                 coords[: weight.shape[0]] if module.transposed else coords[:, : weight.shape[1]]
             ).copy_(weight)
             full[prefix + "weight"] = coords
+    return model.load_state_dict(full, strict=strict)
+
+
+def load_concat_state_dict(
+    model: nn.Module,
+    state_dict: Mapping[str, Any],
+    *,
+    inner: str = "conv",
+    coord_order: str = "ij",
+    strict: bool = True,
+) -> Any:
+    """Load a checkpoint of another CoordConv implementation: ``AddCoords`` followed by a plain
+    conv over ``C + d`` channels, saved as ``<layer>.<inner>.weight`` / ``.bias``.
+
+    Their weight is the concatenated layer's weight, the layout of this library's ``weight``, so
+    the keys are renamed (``<layer>.conv.weight`` -> ``<layer>.weight``) and, with
+    ``coord_order="ji"`` (their first coordinate channel runs along the width, ``x``, then
+    ``y``), the two coordinate channels swapped into this library's order (``i`` = row, ``j`` =
+    column; ``r`` stays last). Keys already in this library's form load as they are. The
+    outputs match theirs exactly when their coordinate channels hold the same values (each axis
+    from -1 to 1 over its own length, as :func:`coordconv.coords`); implementations that scale
+    an axis by the other's length, or by ``n`` instead of ``n - 1``, computed something else.
+    Returns ``model.load_state_dict``'s result.
+
+    Example:
+        >>> theirs = {"0.conv.weight": torch.zeros(4, 5, 3, 3), "0.conv.bias": torch.zeros(4)}
+        >>> load_concat_state_dict(nn.Sequential(CoordConv2d(3, 4, 3)), theirs)
+        <All keys matched successfully>
+    """
+    if coord_order not in ("ij", "ji"):
+        raise ValueError(
+            f"coord_order must be 'ij' (row, column) or 'ji' (x, y), got {coord_order!r}"
+        )
+    full = dict(state_dict)
+    for name, module in model.named_modules():
+        if not isinstance(module, _CoordConvBase):
+            continue
+        prefix = f"{name}." if name else ""
+        for param in ("weight", "bias"):
+            theirs = f"{prefix}{inner}.{param}"
+            if theirs in full:
+                full[prefix + param] = full.pop(theirs)
+        weight = full.get(prefix + "weight")
+        if weight is None or coord_order == "ij" or module._separate_coords:
+            continue
+        dim, c = (0 if module.transposed else 1), module._input_rows
+        order = list(range(weight.shape[dim]))
+        order[c], order[c + 1] = c + 1, c
+        full[prefix + "weight"] = weight.index_select(dim, torch.tensor(order))
     return model.load_state_dict(full, strict=strict)
