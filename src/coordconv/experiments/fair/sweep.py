@@ -67,10 +67,12 @@ __all__ = [
     "run_sweep",
     "sampler_seed",
     "select_trial",
+    "trial_nodes",
     "trial_seed",
 ]
 
 ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 3}
+MAX_FAILURES = 3  # attempts a trial gets again after a failure (a lost node, a killed worker)
 # Arms whose single epoch is a large share of a small budget stop from their first epoch on.
 ASHA_GRACE: dict[str, int] = {"conv-tiled": 1}
 
@@ -242,6 +244,9 @@ def _make_trainable(
         cfg = make_config(**{**base, "seed": seed}, **params)
         started = time.process_time()
 
+        ray, _ = _import_tune()
+        node = ray.get_runtime_context().get_node_id()
+
         def report(entry: dict[str, Any]) -> None:
             spent = read_json(run_dir / "result.json")["cpu_time_s"]
             tune.report(
@@ -250,6 +255,7 @@ def _make_trainable(
                     f"val_{metric}": entry["val"][metric],
                     "train_time_s": spent,
                     "busy_s": time.process_time() - started,
+                    "node_id": node,
                 }
             )
 
@@ -258,20 +264,29 @@ def _make_trainable(
     return trainable
 
 
+def _ledger(out: str | Path) -> list[dict[str, Any]]:
+    """The results the driver received, in arrival order (``out/ledger.jsonl``)."""
+    path = Path(out, "ledger.jsonl")
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def finish_times(out: str | Path) -> dict[str, float]:
     """Trial id -> tuning seconds all trials had spent when its last result reached the driver,
-    replayed from ``out/ledger.jsonl`` (see the module doc)."""
-    path = Path(out, "ledger.jsonl")
+    replayed from ``out/ledger.jsonl`` (see the module doc). A trial retried after a lost node
+    reports its own cumulative training time again, so each trial's time counts once."""
     spent: dict[str, float] = {}
     finished: dict[str, float] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            spent[record["trial"]] = record["train_time_s"]
-            finished[record["trial"]] = sum(spent.values())
+    for record in _ledger(out):
+        spent[record["trial"]] = record["train_time_s"]
+        finished[record["trial"]] = sum(spent.values())
     return finished
+
+
+def trial_nodes(out: str | Path) -> dict[str, str | None]:
+    """Trial id -> Ray's id of the node that ran its last attempt (its last result's)."""
+    return {r["trial"]: r.get("node_id") for r in _ledger(out)}
 
 
 class _Budget:
@@ -334,6 +349,7 @@ class _Watch:
         self.busy[trial_id] = result["busy_s"]
         record = {"trial": _trial_id(trial_id), "epoch": result["epoch"]}
         record["train_time_s"] = result["train_time_s"]
+        record["node_id"] = result.get("node_id")
         with open(self.budget.out / "ledger.jsonl", "a") as ledger:
             ledger.write(json.dumps(record) + "\n")
         if self.hook is None:
@@ -517,6 +533,9 @@ def run_sweep(
                 name=_phase_name(phase),
                 storage_path=str(out),
                 stop=budget,
+                # a trial on a lost node starts again on another, from its last epoch's
+                # checkpoint in DIR/trials/<id> (the engine resumes it)
+                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                 verbose=0,
                 callbacks=[Progress(str(out))],
             ),
@@ -561,9 +580,10 @@ def run_sweep(
     cores = int(ray.cluster_resources().get("CPU", 1))
 
     trials = load_trials(out)
-    finished = finish_times(out)
+    finished, nodes = finish_times(out), trial_nodes(out)
     for trial in trials:
         trial["finished_at_s"] = finished.get(trial["id"])
+        trial["node_id"] = nodes.get(trial["id"])
     watch.settle(trials)
     steps = [_rung(trials, task, rung, top=rung == budget_min) for rung in ladder]
     summary: dict[str, Any] = {

@@ -1,0 +1,107 @@
+"""Sweeps on a real multi-node Ray cluster on loopback: a head and a worker node started as
+separate processes (Ray's own ``ray.cluster_utils.Cluster``), trials on both nodes, and a worker
+node lost mid-sweep. Each test starts and stops its own cluster."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from coordconv.experiments.fair.sweep import _ledger, finish_times, run_sweep, trial_nodes
+
+ray = pytest.importorskip("ray")
+cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+TINY = dict(canvas=16, square=3)
+
+
+@pytest.fixture
+def cluster():
+    """A head (1 CPU) and one worker node (1 CPU) on this machine; shut down whatever happens."""
+    if ray.is_initialized():  # a local Ray of an earlier test in this process: not ours to use
+        ray.shutdown()
+    cluster = cluster_utils.Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
+    try:
+        worker = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster, worker
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_sweep_schedules_trials_on_both_nodes(cluster, tmp_path: Path) -> None:
+    head, _ = cluster
+    summary = run_sweep(
+        "regression",
+        "mlp",
+        "uniform",
+        tmp_path,
+        budget_min=0.15,
+        max_trials=8,
+        final_seeds=1,
+        address=head.address,
+        **TINY,
+    )
+    nodes = {t["node_id"] for t in summary["trials"]}
+    assert None not in nodes and len(nodes) == 2, nodes
+    assert summary["cores"] == 2
+    assert {t["id"]: t["node_id"] for t in summary["trials"]} == trial_nodes(tmp_path)
+
+
+def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path) -> None:
+    """Kill the worker node as soon as a trial there has reported its first epoch (the deconv
+    trials run 10+ epochs, and ASHA decides at epoch 2 at the earliest, so it is mid-run): the
+    sweep finishes, that trial goes on on the head from its last epoch's checkpoint (no epoch
+    run twice), and every trial's training time is counted once."""
+    head, worker = cluster
+    worker_id = worker.node_id
+    killed = threading.Event()
+
+    def kill_when_busy() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if worker_id in trial_nodes(tmp_path).values():
+                head.remove_node(worker, allow_graceful=False)
+                killed.set()
+                return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_when_busy, daemon=True)
+    killer.start()
+    summary = run_sweep(
+        "classification",
+        "conv",
+        "uniform",
+        tmp_path,
+        budget_min=0.3,
+        max_trials=6,
+        final_seeds=1,
+        address=head.address,
+        **TINY,
+    )
+    killer.join(timeout=10)
+    assert killed.is_set(), "no trial reached the worker node"
+    assert summary["final_done"] and summary["trials"]
+    ids = [t["id"] for t in summary["trials"]]
+    assert len(ids) == len(set(ids))
+    # each trial's time once: the ledger's last value per trial is its saved training time
+    finished = finish_times(tmp_path)
+    assert set(finished) <= set(ids)
+    assert summary["spent_s"] == pytest.approx(sum(t["train_time_s"] for t in summary["trials"]))
+    records = _ledger(tmp_path)
+    there = {r["trial"] for r in records if r["node_id"] == worker_id}
+    moved = there & {r["trial"] for r in records if r["node_id"] != worker_id}
+    assert moved, "no trial was cut by the lost node"
+    for trial in moved:
+        epochs = [r["epoch"] for r in records if r["trial"] == trial]
+        assert epochs == list(range(1, len(epochs) + 1))  # resumed, not restarted or repeated
+        saved = next(t for t in summary["trials"] if t["id"] == trial)
+        assert saved["node_id"] != worker_id
+        # (a trial the budget stopped may have saved one epoch whose result never arrived)
+        assert saved["epochs_run"] in (epochs[-1], epochs[-1] + 1)
