@@ -44,7 +44,7 @@ def test_sweep_schedules_trials_on_both_nodes(cluster, tmp_path: Path) -> None:
         tmp_path,
         budget_min=0.15,
         max_trials=8,
-        final_seeds=1,
+        final_seeds=2,
         address=head.address,
         **TINY,
     )
@@ -52,6 +52,9 @@ def test_sweep_schedules_trials_on_both_nodes(cluster, tmp_path: Path) -> None:
     assert None not in nodes and len(nodes) == 2, nodes
     assert summary["cores"] == 2
     assert {t["id"]: t["node_id"] for t in summary["trials"]} == trial_nodes(tmp_path)
+    # the final runs are Ray tasks too, on the cluster's nodes
+    finals = summary["final"]["runs"]
+    assert finals and all(run["node_id"] in {n["NodeID"] for n in ray.nodes()} for run in finals)
 
 
 def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path) -> None:

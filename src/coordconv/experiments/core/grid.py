@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ __all__ = [
     "FIRST_SEED",
     "StaleRunError",
     "run_grid",
+    "run_one",
     "seed_range",
     "threads_per_job",
     "usable_cpus",
@@ -44,7 +45,9 @@ def seed_range(modes: dict[str, dict[str, Any]], mode: str, seeds: int | None, f
     return range(first, first + n_seeds)
 
 
-def _run_one(name: str, config: dict[str, Any], out: str) -> tuple[str, dict[str, Any]]:
+def run_one(name: str, config: dict[str, Any], out: str) -> tuple[str, dict[str, Any]]:
+    """Train (or resume) the run ``name`` of a grid in ``out``: what each job of
+    :func:`run_grid` calls, in whatever process or machine runs it."""
     cfg = TrainConfig.from_dict(config)
     result = train(cfg, Path(out) / "runs" / name, resume=True)
     return name, result["final"]
@@ -79,12 +82,15 @@ def run_grid(
     jobs: int = 1,
     overwrite: bool = False,
     on_done: Callable[[str, dict[str, Any], int, int], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[str]:
     """Train every run of ``configs`` under ``out/runs`` (skipping finished ones); returns names run.
 
     An existing run made with other settings stops the grid with :class:`StaleRunError` naming
     it and the differing keys, before anything is written; ``overwrite`` re-runs such runs
     instead. ``on_done(name, final_metrics, done, total)`` is called as each run ends.
+    ``executor`` (e.g. one that runs each job as a task on a cluster) takes the jobs instead of
+    a local pool of ``jobs`` processes; each job calls :func:`run_one`.
     """
     out = Path(out)
     runs = {name: asdict(cfg) for name, cfg in configs.items()}
@@ -101,9 +107,12 @@ def run_grid(
     write_json(out / "grid.json", {"mode": mode, "jobs": jobs, "runs": runs})
     todo = [name for name in configs if not _is_finished(out / "runs" / name)]
     done = len(configs) - len(todo)
+    if executor is not None:
+        _drain(executor, todo, configs, out, done, on_done)
+        return todo
     if jobs <= 1:
         for name in todo:
-            _, final = _run_one(name, asdict(configs[name]), str(out))
+            _, final = run_one(name, asdict(configs[name]), str(out))
             done += 1
             if on_done:
                 on_done(name, final, done, len(configs))
@@ -113,17 +122,29 @@ def run_grid(
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
     ) as pool:
-        pending: set[Future[tuple[str, dict[str, Any]]]] = {
-            pool.submit(_run_one, name, asdict(configs[name]), str(out)) for name in todo
-        }
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                name, final = future.result()
-                done += 1
-                if on_done:
-                    on_done(name, final, done, len(configs))
+        _drain(pool, todo, configs, out, done, on_done)
     return todo
+
+
+def _drain(
+    executor: Executor,
+    todo: list[str],
+    configs: dict[str, TrainConfig],
+    out: Path,
+    done: int,
+    on_done: Callable[[str, dict[str, Any], int, int], None] | None,
+) -> None:
+    """Submit every run to ``executor`` and report each as it ends."""
+    pending: set[Future[tuple[str, dict[str, Any]]]] = {
+        executor.submit(run_one, name, asdict(configs[name]), str(out)) for name in todo
+    }
+    while pending:
+        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            name, final = future.result()
+            done += 1
+            if on_done:
+                on_done(name, final, done, len(configs))
 
 
 def usable_cpus() -> int:

@@ -45,12 +45,13 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from coordconv.experiments.core.config import TrainConfig, make_config
-from coordconv.experiments.core.grid import FIRST_SEED, run_grid
+from coordconv.experiments.core.grid import FIRST_SEED, run_grid, run_one
 from coordconv.experiments.core.io import read_json, write_json
 from coordconv.experiments.core.registry import get_task
 from coordconv.experiments.core.selection import RULE, select_trial
@@ -616,7 +617,7 @@ def run_sweep(
     for step in steps:
         chosen = step["selected"]
         if chosen is not None and chosen not in finals:
-            finals[chosen] = _final_runs(by_id[chosen], out / "final" / chosen, final_seeds, cores)
+            finals[chosen] = _final_runs(by_id[chosen], out / "final" / chosen, final_seeds)
         step["final"] = finals.get(chosen) if chosen is not None else None
         write_json(summary_path, summary)
     summary["final"] = steps[-1]["final"]
@@ -646,10 +647,36 @@ def _rung(
     }
 
 
-def _final_runs(
-    selected: dict[str, Any], out: Path, seeds: int, jobs: int
-) -> dict[str, Any] | None:
+def _final_task(name: str, config: dict[str, Any], out: str) -> tuple[str, dict[str, Any]]:
+    """One final run as a Ray task: trains (or resumes) it and notes the node it ran on."""
+    ray, _ = _import_tune()
+    run_dir = Path(out) / "runs" / name
+    result = run_one(name, config, out)
+    write_json(run_dir / "node.json", {"node_id": ray.get_runtime_context().get_node_id()})
+    return result
+
+
+class _RayTasks(Executor):
+    """``run_grid``'s executor on the Ray cluster the sweep uses: each job a task with one CPU,
+    wherever one is free, retried on another node if its node is lost (it resumes from its
+    checkpoint)."""
+
+    def __init__(self, ray: Any) -> None:
+        self.ray = ray
+        self.task = ray.remote(num_cpus=1, max_retries=MAX_FAILURES)(_final_task)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if fn is not run_one:
+            raise ValueError("_RayTasks runs grid jobs (run_one) only")
+        return cast(Future[Any], self.task.remote(*args, **kwargs).future())
+
+
+def _final_runs(selected: dict[str, Any], out: Path, seeds: int) -> dict[str, Any] | None:
     """Retrain the selected config on the whole training part for fresh seeds; score on test.
+
+    The runs are Ray tasks with one CPU each (``_RayTasks``): on a cluster they spread over its
+    nodes; on one machine they share its CPUs as the trials did (Ray's free CPUs decide how
+    many run at once).
 
     The runs stop at the epoch the trial reached (``stop_epoch``), on the trial's schedule, so
     they repeat what validation saw; they are the only runs of the sweep that evaluate test, once,
@@ -664,7 +691,8 @@ def _final_runs(
             chosen, seed=seed, validation=False, trial=False, stop_epoch=stop, eval_last_only=True
         )
         configs[cfg.name] = cfg
-    run_grid(out, configs, mode="final", jobs=min(jobs, len(configs)))
+    ray, _ = _import_tune()
+    run_grid(out, configs, mode="final", jobs=len(configs), executor=_RayTasks(ray))
     spec = get_task(chosen.task, chosen.canvas)
     runs = []
     for name, cfg in configs.items():
@@ -678,6 +706,7 @@ def _final_runs(
                 "solved": spec.reached(result["final"]["train"])
                 and spec.reached(result["final"]["test"]),
                 "train_time_s": result["wall_time_s"],
+                "node_id": read_json(out / "runs" / name / "node.json")["node_id"],
                 "config": asdict(cfg),
             }
         )
