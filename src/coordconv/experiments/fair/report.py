@@ -27,7 +27,7 @@ from coordconv.experiments.core.report import write_report
 from coordconv.experiments.core.selection import LEGACY_RULE, RULES, select_trial
 from coordconv.experiments.core.train import count_params, load_checkpoint
 from coordconv.experiments.fair.grid import ARM_ORDER
-from coordconv.experiments.fair.sweep import ARMS
+from coordconv.experiments.fair.sweep import ARMS, finished_within
 from coordconv.experiments.notsoclevr.constructions import build_construction
 from coordconv.experiments.notsoclevr.data import (
     SPLITS,
@@ -170,11 +170,6 @@ def _first_at(
     return next((x for x, i in selection_path(summary) if good(posthoc[i])), None)
 
 
-def _finished_within(trial: dict[str, Any], budget_min: float) -> bool:
-    finished = trial.get("finished_at_s")
-    return finished is not None and finished <= budget_min * 60.0
-
-
 def _rungs(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The sweep's rungs (one for sweeps made before the ladder)."""
     if "rungs" in summary:
@@ -214,7 +209,7 @@ def _sweep_entries(sweep_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
         final = rung.get("final") or {}
         runs = final.get("runs", [])
         selected = by_id.get(rung["selected"]) if rung["selected"] else None
-        within = [t for t in summary["trials"] if top or _finished_within(t, rung["budget_min"])]
+        within = [t for t in summary["trials"] if top or finished_within(t, rung["budget_min"])]
         entry: dict[str, Any] = {
             "task": task,
             "arm": arm,

@@ -64,6 +64,7 @@ __all__ = [
     "SweepDependencyError",
     "SweepInterrupted",
     "finish_times",
+    "finished_within",
     "load_trials",
     "run_sweep",
     "sampler_seed",
@@ -626,17 +627,19 @@ def run_sweep(
     return summary
 
 
+def finished_within(trial: dict[str, Any], budget_min: float) -> bool:
+    """Whether the trial's last result arrived before the sweep had spent ``budget_min``."""
+    finished = trial.get("finished_at_s")
+    return finished is not None and finished <= budget_min * 60.0
+
+
 def _rung(
     trials: list[dict[str, Any]], task: str, budget_min: float, *, top: bool
 ) -> dict[str, Any]:
     """The selection at one rung, by ``select_trial``'s rule: at the top rung among all the
     sweep's trials (those the budget cut included, as in any sweep); at a lower rung among the
     trials whose last result arrived within its budget (``finished_at_s``)."""
-    within = [
-        t
-        for t in trials
-        if top or (t.get("finished_at_s") is not None and t["finished_at_s"] <= budget_min * 60.0)
-    ]
+    within = [t for t in trials if top or finished_within(t, budget_min)]
     return {
         "budget_min": budget_min,
         "trials": len(within),
