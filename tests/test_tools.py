@@ -123,7 +123,7 @@ def test_grouped_transposed_conv_refuses_a_replaced_weight() -> None:
     """Its coordinate filters feed every output channel: a weight-only tool would drop them."""
     layer = cc.CoordConvTranspose2d(4, 6, 3, groups=2)
     with pytest.raises(TypeError, match="coord_weight"):
-        layer.weight = nn.Parameter(layer.weight.detach().clone())
+        layer.weight = layer.weight.detach() * 2.0  # a weight computed alone
     with pytest.raises(TypeError, match="coord_weight"):
         prune.ln_structured(layer, "weight", amount=0.5, n=2, dim=1)
     x = torch.randn(1, 4, 5, 5)
@@ -256,3 +256,74 @@ def test_load_concat_state_dict_from_another_implementation(order: str, transpos
     torch.testing.assert_close(ours(x), theirs(x))
     with pytest.raises(ValueError, match="coord_order"):
         cc.load_concat_state_dict(ours, theirs.state_dict(), coord_order="xy")
+
+
+# --- edges a review found ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [lambda: cc.CoordConv2d(3, 4, 3), lambda: nn.Conv2d(3, 4, 3)])
+def test_fuse_conv_bn_refuses_a_computed_weight(make) -> None:
+    conv = parametrizations.weight_norm(make().eval())
+    with pytest.raises(ValueError, match="remove_parametrizations"):
+        cc.fuse_conv_bn(conv, _bn(4).float())
+
+
+def test_grouped_transposed_weight_loads_assigned_and_replicates() -> None:
+    layer, other = (cc.CoordConvTranspose2d(4, 6, 3, groups=2) for _ in range(2))
+    layer.load_state_dict(other.state_dict(), assign=True)  # torch assigns a Parameter
+    x = torch.randn(1, 4, 5, 5)
+    torch.testing.assert_close(layer(x), other(x))
+    replica = layer._replicate_for_data_parallel()  # as DataParallel's replicate() fills it
+    replica.weight, replica.coord_weight = layer.weight * 1, layer.coord_weight * 1
+    replica.bias = layer.bias * 1
+    torch.testing.assert_close(replica(x), layer(x))
+    parametrizations.weight_norm(layer, "coord_weight")  # its own parameter: parametrizable
+    assert layer(x).shape == (1, 6, 7, 7)
+
+
+def test_a_weight_of_the_wrong_shape_is_refused() -> None:
+    layer = cc.CoordConv2d(3, 4, 3)
+    with pytest.raises(ValueError, match=r"shape \(4, 5, 3, 3\).*coordinate filters"):
+        layer.weight = nn.Parameter(torch.zeros(4, 3, 3, 3))  # a plain conv's weight
+
+
+def test_centre_tap_layers_refuse_off_centre_coordinate_weights() -> None:
+    full = cc.CoordConv2d(3, 4, 3)
+    centre = cc.CoordConv2d(3, 4, 3, coord_kernel_size=1)
+    with pytest.raises(RuntimeError, match="nonzero off-centre taps"):
+        centre.load_state_dict(full.state_dict())
+    centre.load_state_dict(cc.CoordConv2d(3, 4, 3, coord_kernel_size=1).state_dict())
+    # a version-1 dict saved with the other kernel option: a message, not a raw torch.cat error
+    old = {"weight": torch.zeros(4, 3, 3, 3), "coord_weight": torch.zeros(4, 2, 2, 2)}
+    with pytest.raises(RuntimeError, match="version-1 coord_weight"):
+        full.load_state_dict({**old, "bias": torch.zeros(4)}, strict=False)
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_load_concat_state_dict_swaps_only_two_coordinates(rank: int) -> None:
+    make = {1: cc.CoordConv1d, 3: cc.CoordConv3d}[rank]
+    model = nn.Sequential(make(2, 3, 1))
+    with pytest.raises(ValueError, match="2-D"):
+        cc.load_concat_state_dict(model, model.state_dict(), coord_order="ji")
+
+
+def test_load_plain_state_dict_leaves_unmentioned_layers_alone() -> None:
+    model = nn.Sequential(cc.CoordConvTranspose2d(4, 6, 3, groups=2), cc.CoordConv2d(6, 2, 3))
+    before = model[0].coord_weight.detach().clone()
+    plain = nn.Sequential(nn.Identity(), nn.Conv2d(6, 2, 3))
+    cc.load_plain_state_dict(model, plain.state_dict(), strict=False)
+    assert torch.equal(model[0].coord_weight, before)
+
+
+def test_fx_traces_a_pruned_coordconv() -> None:
+    layer = cc.CoordConv2d(3, 4, 3, bias=False)
+    prune.l1_unstructured(layer, "weight", amount=0.3)
+    traced = torch.fx.symbolic_trace(nn.Sequential(layer))
+    x = torch.randn(2, 3, 6, 6)
+    torch.testing.assert_close(traced(x), layer(x))
+
+
+def test_unbatched_transposed_input_takes_a_full_output_size() -> None:
+    layer, plain = cc.CoordConvTranspose2d(3, 2, 3, stride=2), nn.ConvTranspose2d(3, 2, 3, stride=2)
+    x = torch.randn(3, 5, 7)
+    assert layer(x, output_size=[2, 12, 16]).shape == plain(x, output_size=[2, 12, 16]).shape

@@ -3,7 +3,12 @@ expected shape, of types that are also what the plain ``torch.nn`` layer raises.
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import Any, cast
+
+from torch import Tensor, nn
+from torch.nn.utils import parametrize, prune
+from torch.nn.utils.spectral_norm import SpectralNorm
+from torch.nn.utils.weight_norm import WeightNorm
 
 __all__ = ["InputDtypeError", "InputShapeError"]
 
@@ -46,3 +51,30 @@ def _check_input(layer: str, x: Tensor, rank: int, channels: int | None) -> None
         f"{layer}: expected input of shape {expected} with {channels} channels, "
         f"got shape {tuple(x.shape)} ({x.shape[-rank - 1]} channels)"
     )
+
+
+_PLAIN_AGAIN = {
+    WeightNorm: "torch.nn.utils.remove_weight_norm(conv)",
+    SpectralNorm: "torch.nn.utils.remove_spectral_norm(conv)",
+    prune.BasePruningMethod: "torch.nn.utils.prune.remove(conv, 'weight')",
+}
+
+
+def _check_plain_weight(label: str, conv: nn.Module, then: str) -> None:
+    """A clear error for a conv whose ``weight`` a parametrization or a hook computes (a tool
+    that rewrites ``weight`` would have its work thrown away): make it plain first, ``then``."""
+    name = f"{label} ({type(conv).__name__})"
+    if parametrize.is_parametrized(conv):
+        tensors = ", ".join(sorted(cast(Any, conv).parametrizations.keys()))
+        raise ValueError(
+            f"{name} has parametrizations on {tensors} (weight_norm, spectral_norm, ...); "
+            f"remove them first (torch.nn.utils.parametrize.remove_parametrizations(conv, "
+            f"'weight')), {then}"
+        )
+    for hook in conv._forward_pre_hooks.values():
+        for kind, fix in _PLAIN_AGAIN.items():
+            if isinstance(hook, kind):
+                raise ValueError(
+                    f"{name} computes its weight in a {type(hook).__name__} hook; make the "
+                    f"weight plain first ({fix}), {then}"
+                )

@@ -12,10 +12,9 @@ import torch
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.lazy import LazyModuleMixin
-from torch.nn.utils import parametrize, prune
-from torch.nn.utils.spectral_norm import SpectralNorm
-from torch.nn.utils.weight_norm import WeightNorm
+from torch.nn.utils import parametrize
 
+from coordconv.checks import _check_plain_weight
 from coordconv.layers import (
     CoordConv1d,
     CoordConv2d,
@@ -29,6 +28,11 @@ from coordconv.layers import (
 __all__ = ["convert", "load_concat_state_dict", "load_plain_state_dict"]
 
 Include = str | Sequence[str] | Callable[[str, nn.Module], bool] | None
+_THEN = (
+    "convert, then apply it again to the CoordConv's weight, which holds the coordinate "
+    "filters too (so a norm covers the whole layer; a grouped transposed CoordConv keeps them "
+    "in coord_weight)"
+)
 
 _TWINS: dict[type[nn.Module], Callable[..., _CoordConvBase]] = {
     nn.Conv1d: CoordConv1d,
@@ -89,32 +93,6 @@ def _twin(conv: _ConvNd, with_r: bool) -> _CoordConvBase:
     return twin
 
 
-def _refuse_reparametrized(name: str, conv: _ConvNd) -> None:
-    """A clear error for a conv whose ``weight`` is computed by a parametrization or hook."""
-    label = f"convert: {name or '<root>'} ({type(conv).__name__})"
-    if parametrize.is_parametrized(conv):
-        tensors = ", ".join(sorted(cast(Any, conv).parametrizations.keys()))
-        raise ValueError(
-            f"{label} has parametrizations on {tensors} (weight_norm, spectral_norm, ...); "
-            f"remove them first (torch.nn.utils.parametrize.remove_parametrizations(conv, "
-            f"'weight')), convert, then register them on the CoordConv's weight, which holds "
-            f"the coordinate filters too (so a norm covers the whole layer)"
-        )
-    fixes = {
-        WeightNorm: "torch.nn.utils.remove_weight_norm(conv)",
-        SpectralNorm: "torch.nn.utils.remove_spectral_norm(conv)",
-        prune.BasePruningMethod: "torch.nn.utils.prune.remove(conv, 'weight')",
-    }
-    for hook in conv._forward_pre_hooks.values():
-        for kind, fix in fixes.items():
-            if isinstance(hook, kind):
-                raise ValueError(
-                    f"{label} computes its weight in a {type(hook).__name__} hook; make the "
-                    f"weight plain first ({fix}), convert, then apply it again to the "
-                    f"CoordConv's weight (it holds the coordinate filters too)"
-                )
-
-
 def convert(
     model: nn.Module, *, with_r: bool = False, include: Include = None, inplace: bool = False
 ) -> nn.Module:
@@ -159,7 +137,7 @@ def convert(
         if not isinstance(module, _ConvNd) or type(module) in _TWINS.values():
             continue
         if parametrize.is_parametrized(module) and select(name, module):
-            _refuse_reparametrized(name, module)  # its class is a generated subclass
+            _check_plain_weight(f"convert: {name or '<root>'}", module, _THEN)
         if type(module) not in _TWINS:
             if id(module) not in warned:
                 warned.add(id(module))
@@ -170,7 +148,7 @@ def convert(
                 )
             continue
         if id(module) not in chosen and select(name, module):
-            _refuse_reparametrized(name, module)
+            _check_plain_weight(f"convert: {name or '<root>'}", module, _THEN)
             chosen.add(id(module))
     # the same choice on the copy: its modules in the same order
     originals = [m for _, m in found]
@@ -220,7 +198,8 @@ def load_plain_state_dict(
         prefix = f"{name}." if name else ""
         weight = full.get(prefix + "weight")
         if module._separate_coords:
-            full.setdefault(prefix + "coord_weight", torch.zeros_like(module.coord_weight))
+            if weight is not None:  # a plain grouped transposed conv: no coordinate filters
+                full.setdefault(prefix + "coord_weight", torch.zeros_like(module.coord_weight))
         elif weight is not None and tuple(weight.shape) == tuple(module.input_weight.shape):
             coords = torch.zeros_like(module.weight)
             (
@@ -272,8 +251,14 @@ def load_concat_state_dict(
         weight = full.get(prefix + "weight")
         if weight is None or coord_order == "ij" or module._separate_coords:
             continue
+        if len(module.kernel_size) != 2:
+            raise ValueError(
+                f"load_concat_state_dict: coord_order='ji' swaps the two coordinates of a 2-D "
+                f"layer; {name or '<root>'} is {len(module.kernel_size)}-D"
+            )
         dim, c = (0 if module.transposed else 1), module._input_rows
         order = list(range(weight.shape[dim]))
         order[c], order[c + 1] = c + 1, c
-        full[prefix + "weight"] = weight.index_select(dim, torch.tensor(order))
+        index = torch.tensor(order, device=weight.device)
+        full[prefix + "weight"] = weight.index_select(dim, index)
     return model.load_state_dict(full, strict=strict)

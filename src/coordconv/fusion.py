@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.conv import _ConvNd
 
+from coordconv.checks import _check_plain_weight
 from coordconv.layers import _CoordConvBase
 
 __all__ = ["fuse_conv_bn"]
@@ -45,6 +46,7 @@ def fuse_conv_bn(conv: ConvT, bn: _BatchNorm) -> ConvT:
     name = type(conv).__name__
     if not isinstance(conv, _ConvNd):
         raise TypeError(f"fuse_conv_bn: expected a convolution, got {name}")
+    _check_plain_weight("fuse_conv_bn", conv, "fuse, then apply it again if it is still wanted")
     if bn.training or bn.running_mean is None or bn.running_var is None:
         raise ValueError(
             "fuse_conv_bn: the BatchNorm must be in eval mode with running statistics "

@@ -133,12 +133,14 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         ``weight`` (edit it in place, under ``torch.no_grad()``), except in grouped transposed
         convs, where it is a parameter of its own."""
         if self._separate_coords:
-            return cast(Tensor, self._parameters["coord_weight"])
+            value = self._parameters.get("coord_weight", self.__dict__.get("_replica_coord"))
+            if value is None:
+                raise AttributeError(f"{type(self).__name__} has no coord_weight now")
+            return value
         c = self._input_rows
         part = self.weight[c:] if self.transposed else self.weight[:, c:]
         if self.coord_kernel_size == 1:
-            centre = tuple(slice(k // 2, k // 2 + 1) for k in self.kernel_size)
-            part = part[(slice(None), slice(None), *centre)]
+            part = part[(slice(None), slice(None), *self._centre)]
         return part
 
     @coord_weight.setter
@@ -149,22 +151,55 @@ class _CoordConvBase(_CachingModule, _ConvNd):
                 f"{self.coord_channels} input channels); edit it in place, e.g. "
                 f"`with torch.no_grad(): layer.coord_weight.copy_(w)`, or assign weight"
             )
-        if not isinstance(value, nn.Parameter):
+        if self.__dict__.get("_is_replica"):  # DataParallel: replicas hold plain tensors
+            self.__dict__["_replica_coord"] = value
+        elif isinstance(value, nn.Parameter):
+            self._parameters["coord_weight"] = value
+        else:
             raise TypeError(f"coord_weight must be an nn.Parameter, got {type(value).__name__}")
-        self._parameters["coord_weight"] = value
+
+    @property
+    def _centre(self) -> tuple[slice, ...]:
+        return tuple(slice(k // 2, k // 2 + 1) for k in self.kernel_size)
+
+    def _weight_shape(self) -> tuple[int, ...]:
+        """The shape ``weight`` must keep."""
+        d = 0 if self._separate_coords else self.coord_channels
+        if self.transposed:
+            return (self.in_channels + d, self.out_channels // self.groups, *self.kernel_size)
+        return (self.out_channels, self.in_channels // self.groups + d, *self.kernel_size)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "coord_weight":  # the property, not nn.Module's parameter registration
             type(self).coord_weight.__set__(self, value)  # type: ignore[attr-defined]
             return
-        if name == "weight" and self.__dict__.get("_coords_ready") and self._separate_coords:
+        if name == "weight" and self.__dict__.get("_coords_ready") and isinstance(value, Tensor):
+            self._check_weight(value)
+        super().__setattr__(name, value)
+
+    def _check_weight(self, value: Tensor) -> None:
+        """A replaced ``weight`` keeps its shape; in grouped transposed convs, only as a
+        parameter (``load_state_dict(assign=True)``) or in a DataParallel replica: a tool that
+        computes a new weight alone (pruning, a fuser) would leave ``coord_weight`` behind."""
+        if tuple(value.shape) != self._weight_shape():
+            raise ValueError(
+                f"{type(self).__name__}.weight must have shape {self._weight_shape()}, got "
+                f"{tuple(value.shape)}"
+                + (
+                    ""
+                    if self._separate_coords
+                    else "; its last "
+                    f"{self.coord_channels} input channels are the coordinate filters"
+                )
+            )
+        replica = self.__dict__.get("_is_replica")
+        if self._separate_coords and not replica and not isinstance(value, nn.Parameter):
             raise TypeError(
                 f"{type(self).__name__} with groups > 1 keeps its coordinate filters in "
-                f"coord_weight (they feed every output channel), so replacing weight alone "
+                f"coord_weight (they feed every output channel), so a weight computed alone "
                 f"would leave them behind: edit weight in place (copy_) together with "
                 f"coord_weight, or use coordconv.fuse_conv_bn to fold a BatchNorm"
             )
-        super().__setattr__(name, value)
 
     def _load_from_state_dict(
         self,
@@ -181,12 +216,28 @@ class _CoordConvBase(_CachingModule, _ConvNd):
         weight_key, coord_key = prefix + "weight", prefix + "coord_weight"
         if not self._separate_coords and coord_key in state_dict and weight_key in state_dict:
             coord = state_dict.pop(coord_key)
-            if self.coord_kernel_size == 1:
+            if (
+                self.coord_kernel_size == 1
+                and coord.dim() > 2
+                and tuple(coord.shape[2:]) == (1,) * (coord.dim() - 2)
+            ):
                 coord = F.pad(coord, self._centre_padding())
-            state_dict[weight_key] = torch.cat(
-                [state_dict[weight_key], coord.to(state_dict[weight_key])],
-                dim=0 if self.transposed else 1,
-            )
+            weight = state_dict[weight_key]
+            try:
+                state_dict[weight_key] = torch.cat(
+                    [weight, coord.to(weight)], dim=0 if self.transposed else 1
+                )
+            except RuntimeError as err:
+                error_msgs.append(
+                    f"{type(self).__name__}: cannot move the version-1 coord_weight "
+                    f"{tuple(coord.shape)} into weight {tuple(weight.shape)} ({err}); was it "
+                    f"saved by a layer with other options (coord_kernel_size, with_r)?"
+                )
+                state_dict.pop(weight_key)
+                missing_keys.append(weight_key)
+        weight = state_dict.get(weight_key)
+        if self.coord_kernel_size == 1 and not self._separate_coords and isinstance(weight, Tensor):
+            self._check_centre_taps(weight, error_msgs)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
@@ -219,6 +270,21 @@ class _CoordConvBase(_CachingModule, _ConvNd):
             if self.bias is not None:
                 nn.init.uniform_(self.bias, -bound, bound)
         self._map_cache.clear()
+
+    def _check_centre_taps(self, weight: Tensor, error_msgs: list[str]) -> None:
+        """With ``coord_kernel_size=1`` only the centre taps count: a loaded weight with
+        nonzero off-centre coordinate taps was saved by a full-kernel layer."""
+        if tuple(weight.shape) != self._weight_shape():
+            return  # load_state_dict reports the shape
+        c = self._input_rows
+        part = (weight[c:] if self.transposed else weight[:, c:]).clone()
+        part[(slice(None), slice(None), *self._centre)] = 0
+        if bool(part.ne(0).any()):
+            error_msgs.append(
+                f"{type(self).__name__} has coord_kernel_size=1 (centre taps only), but the "
+                f"checkpoint's coordinate filters have nonzero off-centre taps: it was saved by "
+                f"a full-kernel layer; build this one with coord_kernel_size=None"
+            )
 
     def _zero_off_centre(self) -> None:
         """Zero the coordinate filters' taps outside the centre (``coord_kernel_size=1``)."""
@@ -349,6 +415,8 @@ class _CoordConvBase(_CachingModule, _ConvNd):
             return self._symbolic_forward(input, output_size)
         _check_input(type(self).__name__, input, rank, self.in_channels)
         x = input[None] if input.dim() == rank + 1 else input
+        if output_size is not None and x is not input and len(output_size) == rank + 1:
+            output_size = list(output_size)[1:]  # unbatched (C, *spatial), as torch accepts
         capturing = _capturing()
         if capturing:
             out = self._batched_forward(x, output_size, capturing)
@@ -392,7 +460,8 @@ class _CoordConvBase(_CachingModule, _ConvNd):
     def _symbolic_forward(self, x: Any, output_size: list[int] | None) -> Any:
         """Under ``torch.fx.symbolic_trace`` (batched input): the sum as graph nodes."""
         rank = len(self.kernel_size)
-        dtype = cast(Tensor, self._parameters["weight"]).dtype  # the real one, not a graph node
+        # the real parameter's dtype, not a graph node's (pruned layers: weight_orig's)
+        dtype = next(p for p in self._parameters.values() if p is not None).dtype
         grid = _symbolic_grid(x, rank, self.with_r, dtype)
         output_padding = None
         if self.transposed:
