@@ -147,7 +147,7 @@ def test_pickles_and_deep_copies_do_not_carry_caches() -> None:
     empty = saved_size()
     with torch.no_grad():
         for size in (8, 32, 64):
-            layer(torch.randn(1, 3, size, size))
+            layer(torch.randn(2, 3, size, size))  # batch 2: the sum path, which caches the map
     assert len(layer._grid_cache) == 3 and len(layer._map_cache) == 3
     assert saved_size() == empty
     clone = pickle.loads(pickle.dumps(layer))

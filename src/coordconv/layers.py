@@ -391,9 +391,8 @@ class _CoordConvBase(_CachingModule, _ConvNd):
 
         * CPU (``results-cpu.json``): one sample, one group, few input channels or a 1x1 kernel:
           one convolution of the concatenation beats two (batch 1 has no activation memory worth
-          saving), unless a cached map makes the sum cheaper (not for one input channel: the
-          CPU's 1-channel convolution is slower than the concatenation's 3-channel one); a
-          contiguous pointwise layer: one batched matrix product from the map;
+          saving; a cached map does not beat it there either, once checked against the weights
+          on every call); a contiguous pointwise layer: one batched matrix product from the map;
         * CUDA and other accelerators (``results-cuda.json``, H200): the concatenation was the
           faster below batch 8 in every cell, the matrix product slower than it in every
           batch-32 1x1 cell, so: the concatenation below batch 8 (one group), else the sum,
@@ -403,9 +402,7 @@ class _CoordConvBase(_CachingModule, _ConvNd):
             return "sum"
         if device != "cpu":
             return "concat" if batch < _ACCELERATOR_CONCAT_BELOW else "sum"
-        map_cached = self.cache_coord_map and not self.training and self.in_channels > 1
-        few = pointwise or self.in_channels <= _CONCAT_MAX_CHANNELS
-        if batch == 1 and few and not map_cached:
+        if batch == 1 and (pointwise or self.in_channels <= _CONCAT_MAX_CHANNELS):
             return "concat"
         return "matmul" if pointwise and contiguous else "sum"
 
