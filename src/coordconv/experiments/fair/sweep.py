@@ -239,14 +239,12 @@ def _make_trainable(
     """The function Ray runs per trial: one engine run in ``out/trials/<id>``, reporting per epoch."""
 
     def trainable(params: dict[str, Any]) -> None:
-        _, tune = _import_tune()
+        ray, tune = _import_tune()
         ray_id = tune.get_context().get_trial_id()
         run_dir = out / "trials" / _trial_id(ray_id)
         seed = trial_seed(base["seed"], phase, int(ray_id.rpartition("_")[2]))
         cfg = make_config(**{**base, "seed": seed}, **params)
         started = time.process_time()
-
-        ray, _ = _import_tune()
         node = ray.get_runtime_context().get_node_id()
 
         def report(entry: dict[str, Any]) -> None:
