@@ -204,7 +204,7 @@ def _sweep_progress(bar: Progress, job: Any) -> Any:
             job,
             completed=min(info["spent_s"], info["budget_s"]),
             total=info["budget_s"],
-            info=f"{info['trials']} trials, best val {best}, "
+            info=f"{info['trials']} trials ({info.get('running', 0)} running), best val {best}, "
             f"{max(0.0, info['budget_s'] - info['spent_s']):.0f} s of budget left",
         )
 

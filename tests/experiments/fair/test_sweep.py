@@ -192,6 +192,7 @@ def test_progress_counts_every_trials_training_time(tiny_sweep):
     _, summary, progress = tiny_sweep
     assert progress and progress[-1]["budget_s"] == summary["budget_s"]
     assert progress[-1]["trials"] == len(summary["trials"])
+    assert max(p["running"] for p in progress) >= 1 and progress[-1]["running"] == 0
     assert progress[-1]["spent_s"] == pytest.approx(summary["spent_s"])
 
 

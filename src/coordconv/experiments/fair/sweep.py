@@ -340,6 +340,7 @@ class _Watch:
         self.busy: dict[str, float] = {}
         self.val: dict[str, float] | None = None
         self.spent: dict[str, float] = {}
+        self.done: set[str] = set()  # trials finished (a reporting trial is running)
 
     def utilisation(self, cores: int, wall_s: float) -> float | None:
         """Busy core-seconds of this invocation's trials over cores x wall seconds."""
@@ -358,8 +359,15 @@ class _Watch:
             done = load_trials(self.budget.out)
             self.val = {t["id"]: t["val"][self.metric] for t in done}
             self.spent = {t["id"]: t["train_time_s"] for t in done}
+            self.done = set(self.val)
+        self.done.discard(_trial_id(trial_id))
         self.val[_trial_id(trial_id)] = result[f"val_{self.metric}"]
         self.spent[_trial_id(trial_id)] = result["train_time_s"]
+        self._show()
+
+    def ended(self, trial_id: str) -> None:
+        """A trial of this invocation finished (or failed for good)."""
+        self.done.add(_trial_id(trial_id))
         self._show()
 
     def settle(self, trials: list[dict[str, Any]]) -> None:
@@ -368,6 +376,7 @@ class _Watch:
         if self.hook is not None and trials:
             self.val = {t["id"]: t["val"][self.metric] for t in trials}
             self.spent = {t["id"]: t["train_time_s"] for t in trials}
+            self.done = set(self.val)
             self._show()
 
     def _show(self) -> None:
@@ -377,6 +386,7 @@ class _Watch:
         self.hook(
             {
                 "trials": len(self.val),
+                "running": len(set(self.val) - self.done),
                 "best": best,
                 "spent_s": sum(self.spent.values()),
                 "budget_s": self.budget.budget_s,
@@ -399,6 +409,13 @@ class _Watcher:
         watch = _WATCHING.get(self.key)
         if watch is not None:
             watch.update(trial.trial_id, result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        watch = _WATCHING.get(self.key)
+        if watch is not None:
+            watch.ended(trial.trial_id)
+
+    on_trial_error = on_trial_complete
 
 
 @contextlib.contextmanager
@@ -458,8 +475,8 @@ def run_sweep(
 
     ``arm`` is a key of :data:`ARMS` (a model kind, or ``coordconv-paper``). ``rungs`` are lower
     budgets (CPU-minutes) that get their own selection and final runs from the sweep's prefix;
-    ``budget_min`` is always the top rung. ``on_progress`` receives ``{"trials", "best",
-    "spent_s", "budget_s"}`` after each trial epoch.
+    ``budget_min`` is always the top rung. ``on_progress`` receives ``{"trials", "running",
+    "best", "spent_s", "budget_s"}`` after each trial epoch and at each trial's end.
     """
     out = Path(out).resolve()
     space = _space_for(task, arm)
