@@ -103,7 +103,9 @@ def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path) -> None:
     assert moved, "no trial was cut by the lost node"
     for trial in moved:
         epochs = [r["epoch"] for r in records if r["trial"] == trial]
-        assert epochs == list(range(1, len(epochs) + 1))  # resumed, not restarted or repeated
+        # resumed, not restarted: no epoch reported twice (an epoch saved just before the node
+        # died may never have been reported; its time is in the next report's cumulative total)
+        assert epochs[0] == 1 and epochs == sorted(set(epochs))
         saved = next(t for t in summary["trials"] if t["id"] == trial)
         assert saved["node_id"] != worker_id
         # (a trial the budget stopped may have saved one epoch whose result never arrived)
