@@ -38,3 +38,32 @@ def test_coordconv_verdict_every_branch(solved, n, start):
 )
 def test_fair_verdict_every_branch(coordconv, baseline, start):
     assert fair_verdict(coordconv, baseline).startswith(start)
+
+
+def test_selection_path_follows_the_finishing_order():
+    """The anytime curve: after each trial's finish (ledger order, not start order), the trial
+    validation selects among those finished so far."""
+    from coordconv.experiments.fair.report import anytime_curve, selection_path
+
+    def trial(name, val, finished):
+        return {
+            "id": name,
+            "val": {"accuracy": val, "loss": 1 - val},
+            "train_time_s": 10.0,
+            "finished_at_s": finished,
+        }
+
+    # b starts second but finishes first; c is the best and finishes last
+    summary = {
+        "task": "classification",
+        "trials": [trial("a", 0.5, 50.0), trial("b", 0.2, 20.0), trial("c", 0.9, 90.0)],
+    }
+    assert selection_path(summary) == [(20.0, "b"), (50.0, "a"), (90.0, "c")]
+    posthoc = {"a": {"accuracy": 0.4}, "b": {"accuracy": 0.1}, "c": {"accuracy": 1.0}}
+    assert anytime_curve(summary, posthoc, "accuracy") == [(20.0, 0.1), (50.0, 0.4), (90.0, 1.0)]
+    # sweeps made before the ledger: start order, each trial's time added in turn
+    legacy = {
+        "task": "classification",
+        "trials": [{**t, "finished_at_s": None} for t in summary["trials"]],
+    }
+    assert [x for x, _ in selection_path(legacy)] == [10.0, 20.0, 30.0]
