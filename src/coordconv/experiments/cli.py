@@ -417,16 +417,30 @@ def digits(
     out: Annotated[Path, typer.Option(help="report folder (runs/ inside)")] = Path(
         "reports/digits"
     ),
+    head: Annotated[
+        str,
+        typer.Option(
+            help="regressor: one digit, global pooling to its class and centre; detector: 1-3 "
+            "digits, a CenterNet-style head on the stride-16 map"
+        ),
+    ] = "regressor",
     quick: Annotated[
         bool,
         typer.Option(
             "--quick/--full",
-            help="quick: width 1, 5000 canvases, 15 epochs, 3 seeds (<= 10 min on 2 cores); "
-            "full: width 2, 10000 canvases, 30 epochs, 5 seeds",
+            help="quick: 15 epochs, 3 seeds (<= 10 min on 2 cores); full: 10 seeds, the "
+            "epochs the head's tuning chose",
         ),
     ] = True,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            help="run the tuning grid instead (seed 0, plain and all-CoordConv, 15/30/60 "
+            "epochs) and report the epochs its validation rule chooses"
+        ),
+    ] = False,
     seeds: Annotated[
-        int | None, typer.Option(help="seeds per variant and split (default: 3 quick, 5 full)")
+        int | None, typer.Option(help="seeds per variant and split (default: 3 quick, 10 full)")
     ] = None,
     jobs: Annotated[
         int | None,
@@ -434,56 +448,73 @@ def digits(
     ] = None,
     canvas: Annotated[int | None, typer.Option(help="canvas side (tests use a small one)")] = None,
     canvases: Annotated[int | None, typer.Option(help="override the canvases per run")] = None,
-    epochs: Annotated[int | None, typer.Option(help="override every run's epochs")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="override every run's epochs (--tune: the shortest, then x2 and x4)"),
+    ] = None,
     first_seed: Annotated[int, typer.Option(help="seeds run from here")] = 100,
     overwrite: Annotated[
         bool, typer.Option(help="re-run runs in --out that were made with other settings")
     ] = False,
 ) -> None:
-    """Digits on a canvas: a ResNet-style localiser, plain and converted to CoordConv (input
-    conv, head conv, every conv), on uniform and quadrant splits; resumable, then REPORT.md."""
+    """Digits on a canvas: a ResNet-style localiser (or detector), plain and converted to
+    CoordConv (input conv, head conv, every conv), on uniform and quadrant splits; resumable,
+    then REPORT.md."""
     from coordconv.experiments.core.grid import run_grid, threads_per_job, usable_cpus
     from coordconv.experiments.core.train import NonFiniteLossError
     from coordconv.experiments.digits.data import DigitsDependencyError
-    from coordconv.experiments.digits.grid import digits_grid
+    from coordconv.experiments.digits.grid import TUNING_EPOCHS, digits_grid, tuning_grid
     from coordconv.experiments.digits.report import build_digits_report
+    from coordconv.experiments.digits.tuning import build_tuning_report
 
-    mode = "quick" if quick else "full"
+    mode = "tune" if tune else "quick" if quick else "full"
     jobs = usable_cpus() if jobs is None else jobs
-    common = dict(canvas=canvas, canvases=canvases, epochs=epochs)
+    given = dict(canvas=canvas, canvases=canvases, epochs=epochs)
+    common = {k: v for k, v in given.items() if v is not None}
     try:
-        configs = digits_grid(
-            mode,
-            seeds,
-            threads=threads_per_job(jobs),
-            first_seed=first_seed,
-            **{k: v for k, v in common.items() if v is not None},
-        )
+        if tune:
+            shortest = common.pop("epochs", TUNING_EPOCHS[0])
+            configs = tuning_grid(head, shortest, threads=threads_per_job(jobs), **common)
+        else:
+            configs = digits_grid(
+                mode,
+                seeds,
+                threads=threads_per_job(jobs),
+                first_seed=first_seed,
+                head=head,
+                **common,
+            )
     except ValueError as err:
         _fail(str(err))
     started = time.perf_counter()
     with _progress() as bar:
-        job = bar.add_task("digits", total=len(configs), info="")
+        job = bar.add_task(f"digits {head}", total=len(configs), info="")
 
         def done(name: str, final: dict[str, Any], n: int, total: int) -> None:
-            test = final["test"]
+            scores = final["val"] if tune else final["test"]
             bar.update(
                 job,
                 completed=n,
-                info=f"{name}: centre error {test['centre_error']:.2f} px, "
-                f"class {test['class_accuracy']:.1%}",
+                info=f"{name}: {'val' if tune else 'test'} centre error "
+                f"{scores['centre_error']:.2f} px, class {scores['class_accuracy']:.1%}",
             )
 
         try:
             run_grid(
-                out, configs, mode=f"digits-{mode}", jobs=jobs, overwrite=overwrite, on_done=done
+                out,
+                configs,
+                mode=f"digits-{head}-{mode}",
+                jobs=jobs,
+                overwrite=overwrite,
+                on_done=done,
             )
         except (DigitsDependencyError, ValueError, NonFiniteLossError) as err:
             _fail(str(err))
         except KeyboardInterrupt:
             console.print(f"interrupted: re-run the same command to resume ({out})")
             raise typer.Exit(code=130) from None
-    path = build_digits_report(out, command=" ".join(["coordconv", *sys.argv[1:]]))
+    command = " ".join(["coordconv", *sys.argv[1:]])
+    path = build_tuning_report(out, command) if tune else build_digits_report(out, command)
     console.print(f"digits done in {time.perf_counter() - started:.0f} s -> {path}")
 
 

@@ -38,27 +38,77 @@ def test_parts_sizes_and_disjoint_digit_images(quadrant):
     sizes = {part: len(idx) for part, idx in quadrant.parts.items()}
     assert sizes == {"fit": 120, "val": 40, "test": 40}
     assert torch.cat(list(quadrant.parts.values())).sort().values.equal(torch.arange(200))
-    shown = {part: set(quadrant.digit_ids[idx].tolist()) for part, idx in quadrant.parts.items()}
+    shown = {
+        part: set(quadrant.digit_ids[idx].flatten().tolist())
+        for part, idx in quadrant.parts.items()
+    }
     assert not shown["fit"] & shown["val"] and not shown["fit"] & shown["test"]
     assert not shown["val"] & shown["test"]
 
 
-def test_quadrant_positions_follow_the_split(quadrant):
-    x, y = quadrant.centres.unbind(1)
+@pytest.mark.parametrize("rule", ["band", "corners"])
+def test_quadrant_positions_follow_the_split(rule):
+    data = make_digit_canvases("quadrant", canvases=200, seed=3, rule=rule)
+    x, y = data.centres[:, 0].unbind(1)
     in_quadrant = (x > 32) & (y > 32)
-    corners = ((x > 48) & (y < 16)) | ((x < 16) & (y > 48))
-    assert in_quadrant[quadrant.parts["test"]].all()
-    assert corners[quadrant.parts["val"]].all()
-    fit = quadrant.parts["fit"]
-    assert not in_quadrant[fit].any() and not corners[fit].any()
-    assert quadrant.centres.min() >= (DIGIT - 1) / 2 and quadrant.centres.max() <= 64 - 8.5
+    if rule == "band":  # one step inside the training part toward the held-out corner
+        val_region = (x > 24) & (y > 24) & ~in_quadrant
+    else:
+        val_region = ((x > 48) & (y < 16)) | ((x < 16) & (y > 48))
+    assert in_quadrant[data.parts["test"]].all()
+    assert val_region[data.parts["val"]].all()
+    fit = data.parts["fit"]
+    assert not in_quadrant[fit].any() and not val_region[fit].any()
+    assert data.centres.min() >= (DIGIT - 1) / 2 and data.centres.max() <= 64 - 8.5
+
+
+def test_band_validation_extrapolates_as_the_test_does():
+    """The band, like the test quadrant, shows values of min(x, y) that its fitting part never
+    shows (the corner blocks do not); every x and y of the band occurs in fitting."""
+    regions = position_regions(64, "quadrant")
+    low = {part: (r + (DIGIT - 1) / 2).min(dim=1).values for part, r in regions.items()}
+    assert low["val"].min() > low["fit"].max() and low["test"].min() > low["val"].max()
+    fit_x = set((regions["fit"][:, 0]).tolist())
+    assert set(regions["val"][:, 0].tolist()) <= fit_x
+    corners = position_regions(64, "quadrant", "corners")
+    low_corners = (corners["val"] + (DIGIT - 1) / 2).min(dim=1).values
+    assert low_corners.max() < (corners["fit"] + (DIGIT - 1) / 2).min(dim=1).values.max()
+
+
+@pytest.mark.parametrize("split", ["uniform", "quadrant"])
+def test_detector_canvases_hold_one_to_three_apart_digits(split, monkeypatch):
+    monkeypatch.setattr(digits, "NOISE", 0.0)
+    data = make_digit_canvases(split, canvases=150, seed=4, max_digits=3)
+    images, labels = load_digit_images()
+    regions = position_regions(64, split)
+    assert data.centres.shape == (150, 3, 2) and data.targets().shape == (150, 3, 3)
+    assert set(data.counts.tolist()) == {1, 2, 3}
+    for part, idx in data.parts.items():
+        allowed = {tuple(c) for c in regions[part].tolist()}
+        for i in idx.tolist():
+            k = int(data.counts[i])
+            assert (data.labels[i, k:] == -1).all() and (data.digit_ids[i, k:] == -1).all()
+            corners = (data.centres[i, :k] - (DIGIT - 1) / 2).long().tolist()
+            assert all(tuple(c) in allowed for c in corners)
+            for a in range(k):  # no two boxes overlap, each box holds exactly its digit
+                for b in range(a):
+                    dx, dy = (abs(p - q) for p, q in zip(corners[a], corners[b], strict=True))
+                    assert dx >= DIGIT or dy >= DIGIT
+                left, top = corners[a]
+                box = data.images[i, 0, top : top + DIGIT, left : left + DIGIT]
+                assert box.equal(images[data.digit_ids[i, a]])
+                assert data.labels[i, a] == labels[data.digit_ids[i, a]]
+    shown = {
+        part: set(data.digit_ids[idx].flatten().tolist()) - {-1} for part, idx in data.parts.items()
+    }
+    assert not shown["fit"] & shown["test"] and not shown["fit"] & shown["val"]
 
 
 def test_uniform_positions_cover_the_canvas():
     regions = position_regions(64, "uniform")
     assert all(len(r) == 49 * 49 for r in regions.values())
     data = make_digit_canvases("uniform", canvases=300, seed=1)
-    x, y = data.centres.unbind(1)
+    x, y = data.centres[:, 0].unbind(1)
     assert ((x > 32) & (y > 32)).any() and ((x < 32) & (y < 32)).any()
 
 
@@ -67,13 +117,13 @@ def test_without_noise_the_box_holds_exactly_the_digit(monkeypatch):
     data = make_digit_canvases("uniform", canvases=20, seed=2)
     images, _ = load_digit_images()
     for i in range(20):
-        left, top = (data.centres[i] - (DIGIT - 1) / 2).long().tolist()
+        left, top = (data.centres[i, 0] - (DIGIT - 1) / 2).long().tolist()
         box = data.images[i, 0, top : top + DIGIT, left : left + DIGIT]
-        assert box.equal(images[data.digit_ids[i]])  # clutter never touches the digit's box
+        assert box.equal(images[data.digit_ids[i, 0]])  # clutter never touches the digit's box
         outside = data.images[i, 0].clone()
         outside[top : top + DIGIT, left : left + DIGIT] = 0
         assert int((outside > 0).sum()) <= digits.FRAGMENTS * digits.FRAGMENT**2
-    assert data.targets()[:, 2].long().equal(data.labels)
+    assert data.targets()[:, 0, 2].long().equal(data.labels[:, 0])
 
 
 def test_same_seed_same_canvases_other_seed_others():
@@ -87,7 +137,11 @@ def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="canvas must be >= 32"):
         position_regions(24, "uniform")
     with pytest.raises(ValueError, match="quadrant split"):
-        position_regions(34, "quadrant")
+        position_regions(34, "quadrant", "corners")
+    with pytest.raises(ValueError, match="validation rule"):
+        position_regions(64, "quadrant", "diagonal")
+    with pytest.raises(ValueError, match=r"no place for [23]"):  # 48 px: a 15.5 px test quadrant
+        make_digit_canvases("quadrant", canvas=48, canvases=30, max_digits=3)
     with pytest.raises(ValueError, match="split must be"):
         position_regions(64, "diagonal")
     with pytest.raises(ValueError, match="canvases must be"):

@@ -38,6 +38,9 @@ class TaskSpec:
     select_by: tuple[str, str] | None = None
     # model outputs -> what the report shows for a few examples (examples.npz); None: no samples
     samples: Callable[[Tensor], Tensor] | None = None
+    # per-example scores -> the metrics; None: each score's mean (and the medians). For tasks
+    # whose metrics are ratios of totals (a detector's recall over canvases with 1-3 digits)
+    summary: Callable[[dict[str, Tensor]], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         if self.select_by is not None and self.select_by[1] not in ("max", "min"):
@@ -53,7 +56,7 @@ class TaskSpec:
         return self.loss_fn(self, output, target)
 
     def scores(self, output: Tensor, target: Tensor) -> dict[str, Tensor]:
-        """Per-example scores ``(N,)``: what the metrics average and the error maps draw."""
+        """Per-example scores ``(N, ...)``: what the metrics summarise and the error maps draw."""
         return self.score_fn(self, output, target)
 
     def pixels_to_unit(self, centres: Tensor) -> Tensor:
@@ -87,6 +90,9 @@ class TaskSpec:
         model.train(was_training)
         scores = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         metrics = {"loss": float(torch.stack(losses).sum()) / len(inputs)}
-        metrics.update({k: float(v.mean()) for k, v in scores.items()})
+        if self.summary is not None:
+            metrics.update(self.summary(scores))
+        else:
+            metrics.update({k: float(v.mean()) for k, v in scores.items()})
         metrics.update({f"median_{k}": float(scores[k].median()) for k in self.medians})
         return metrics, scores

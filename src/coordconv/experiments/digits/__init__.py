@@ -1,6 +1,7 @@
-"""The digits demo: does CoordConv help a ResNet-style localiser find handwritten digits on
-cluttered canvases? Canvases, the localiser in four variants (through ``convert()``), the recipe,
-the grid and its report. Registers the ``digits`` task with the engine when imported."""
+"""The digits demo: does CoordConv help a ResNet-style localiser, or a detector, find handwritten
+digits on cluttered canvases? Canvases, the two heads in four variants (through ``convert()``),
+the recipe, the grid and its report. Registers the ``digits`` (localiser) and ``detection``
+tasks with the engine when imported."""
 
 from coordconv.experiments.core.registry import Study, register
 from coordconv.experiments.digits.data import DigitCanvases, make_digit_canvases
@@ -12,9 +13,10 @@ from coordconv.experiments.digits.localiser import (
     build_localiser_model,
 )
 from coordconv.experiments.digits.source import DigitsData, load_digits_data, upgrade_digits
-from coordconv.experiments.digits.tasks import DIGITS_TASK
+from coordconv.experiments.digits.tasks import DETECTION_TASK, DIGITS_TASK
 
 __all__ = [
+    "DETECTION_TASK",
     "DIGITS_RECIPE",
     "DIGITS_TASK",
     "STUDY",
@@ -30,7 +32,7 @@ __all__ = [
 STUDY = register(
     Study(
         name="digits",
-        tasks={"digits": DIGITS_TASK},
+        tasks={"digits": DIGITS_TASK, "detection": DETECTION_TASK},
         model_config=LocaliserConfig,
         build_model=build_localiser_model,
         data_config=DigitsData,

@@ -1,11 +1,16 @@
-"""Building blocks of the digits detector (issue: "does CoordConv help a detector?"): targets of a
-CenterNet-style head, their decoding, matching predictions to digits, the scores, and the rule
-that compares two variants over seeds. Pure functions on tensors; not yet wired into a study.
+"""The digits detector's parts: targets of a CenterNet-style head, their decoding, matching
+predictions to digits, the scores, and the rule that compares two variants over seeds. Pure
+functions on tensors (the engine's task is ``tasks.DETECTION_TASK``).
 
 A head on a stride-``s`` map predicts, per cell, an objectness logit and the sub-cell offset
 ``(dx, dy)`` in ``[0, 1)`` of a digit centre in that cell. Two 16 px digit boxes that do not
 overlap have centres at least 16 px apart along some axis, so at stride <= 16 no cell holds two
 centres.
+
+Scores match predictions to digits greedily, closest first: within ``RADIUS`` (2 px) for recall,
+precision and class accuracy, within ``LOOSE`` (8 px, half a digit) for the centre error, each
+digit's error capped at ``LOOSE`` (a missed digit counts 8 px), so that a digit found a few
+pixels off, or not at all, counts in the error rather than vanishing from it.
 """
 
 from __future__ import annotations
@@ -19,43 +24,77 @@ from torch import Tensor
 
 __all__ = [
     "Comparison",
+    "canvas_counts",
     "compare_variants",
     "decode_centres",
     "detection_scores",
     "heatmap_targets",
+    "map_targets",
     "match_centres",
+    "summarise_counts",
 ]
+
+RADIUS = 2.0  # px: a digit is found when a prediction lies this close (recall, precision)
+LOOSE = 8.0  # px (half a digit): matches at this radius give the centre error
+NMS = 8.0  # px: a detection this close to a more confident one is dropped (digits lie >= 16 apart)
+
+
+def map_targets(targets: Tensor, size: int, stride: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Slots ``(N, K, 3)`` ``(x, y, class)`` (class -1: empty) -> per-cell targets on a
+    ``size`` x ``size`` map: objectness ``(N, size, size)`` (1 at each centre's cell), sub-cell
+    offsets ``(N, 2, size, size)`` in ``[0, 1)`` and classes ``(N, size, size)`` (-1 elsewhere)."""
+    n = targets.shape[0]
+    objectness = targets.new_zeros(n, size, size)
+    offsets = targets.new_zeros(n, 2, size, size)
+    classes = torch.full((n, size, size), -1, dtype=torch.int64, device=targets.device)
+    canvas, slot = (targets[..., 2] >= 0).nonzero(as_tuple=True)
+    scaled = targets[canvas, slot, :2] / stride
+    cells = scaled.floor().long().clamp(0, size - 1)
+    cx, cy = cells.unbind(1)
+    objectness[canvas, cy, cx] = 1.0
+    offsets[canvas, :, cy, cx] = scaled - cells
+    classes[canvas, cy, cx] = targets[canvas, slot, 2].long()
+    return objectness, offsets, classes
 
 
 def heatmap_targets(centres: Tensor, size: int, stride: int) -> tuple[Tensor, Tensor]:
-    """``(K, 2)`` centres ``(x, y)`` in pixels -> ``(objectness (size, size), offsets (2, size,
-    size))``: 1 at each centre's cell, its sub-cell offset there (0 elsewhere)."""
-    objectness = torch.zeros(size, size)
-    offsets = torch.zeros(2, size, size)
+    """One canvas's ``(K, 2)`` centres ``(x, y)`` in pixels -> ``(objectness (size, size),
+    offsets (2, size, size))`` as :func:`map_targets` makes them, checked: every centre on the
+    map, no two in one cell."""
     scaled = centres / stride
     cells = scaled.floor().long()
     if ((cells < 0) | (cells >= size)).any():
         raise ValueError(f"a centre lies outside the {size}x{size} map at stride {stride}")
     if len({tuple(c) for c in cells.tolist()}) < len(cells):
         raise ValueError("two centres share a cell: the digits overlap or the stride is too big")
-    for (cx, cy), offset in zip(cells.tolist(), (scaled - cells).unbind(0), strict=True):
-        objectness[cy, cx] = 1.0
-        offsets[:, cy, cx] = offset
-    return objectness, offsets
+    slots = torch.cat([centres, centres.new_zeros(len(centres), 1)], dim=1)[None]
+    objectness, offsets, _ = map_targets(slots, size, stride)
+    return objectness[0], offsets[0]
 
 
 def decode_centres(
-    objectness: Tensor, offsets: Tensor, stride: int, threshold: float = 0.5
-) -> tuple[Tensor, Tensor]:
+    objectness: Tensor,
+    offsets: Tensor,
+    stride: int,
+    threshold: float = 0.5,
+    nms: float = NMS,
+) -> tuple[Tensor, Tensor, Tensor]:
     """A head's ``objectness`` logits ``(S, S)`` and ``offsets`` ``(2, S, S)`` -> the centres
-    ``(M, 2)`` in pixels of the cells whose probability exceeds ``threshold``, and those
-    probabilities ``(M,)``, most confident first."""
+    ``(M, 2)`` in pixels of the cells whose probability exceeds ``threshold``, those
+    probabilities ``(M,)`` and the cells' flat indices ``(M,)`` (``row * S + column``), most
+    confident first; a detection within ``nms`` px of a more confident one is dropped."""
     probability = torch.sigmoid(objectness)
     cy, cx = (probability > threshold).nonzero(as_tuple=True)
     centres = torch.stack([cx + offsets[0, cy, cx], cy + offsets[1, cy, cx]], dim=1) * stride
     scores = probability[cy, cx]
     order = scores.argsort(descending=True)
-    return centres[order], scores[order]
+    centres, scores, cells = centres[order], scores[order], (cy * objectness.shape[1] + cx)[order]
+    kept: list[int] = []
+    for i in range(len(centres)):
+        if all(float(torch.linalg.vector_norm(centres[i] - centres[j])) > nms for j in kept):
+            kept.append(i)
+    index = torch.tensor(kept, dtype=torch.int64)
+    return centres[index], scores[index], cells[index]
 
 
 def match_centres(predicted: Tensor, true: Tensor, radius: float) -> list[tuple[int, int]]:
@@ -76,29 +115,69 @@ def match_centres(predicted: Tensor, true: Tensor, radius: float) -> list[tuple[
     return pairs
 
 
-def detection_scores(
-    canvases: list[tuple[Tensor, Tensor, Tensor, Tensor]], radius: float = 2.0
-) -> dict[str, float]:
-    """Scores over canvases of ``(predicted centres, predicted classes, true centres, true
-    classes)``: mean centre error of matched digits (px), share of digits matched within
-    ``radius`` (recall), share of predictions matched (precision), class accuracy of the
-    matched digits."""
-    errors: list[float] = []
-    correct = predicted_total = true_total = 0
-    for pred_xy, pred_cls, true_xy, true_cls in canvases:
-        pairs = match_centres(pred_xy, true_xy, radius)
-        predicted_total += len(pred_xy)
-        true_total += len(true_xy)
-        for p, t in pairs:
-            errors.append(float(torch.linalg.vector_norm(pred_xy[p] - true_xy[t])))
-            correct += int(pred_cls[p] == true_cls[t])
-    matched = len(errors)
-    return {
-        "centre_error": statistics.fmean(errors) if errors else math.nan,
-        "recall": matched / true_total if true_total else math.nan,
-        "precision": matched / predicted_total if predicted_total else math.nan,
-        "class_accuracy": correct / matched if matched else math.nan,
+def canvas_counts(
+    pred_xy: Tensor, pred_cls: Tensor, true_xy: Tensor, true_cls: Tensor, slots: int
+) -> dict[str, Tensor]:
+    """One canvas's tallies: digits, predictions, digits found within ``RADIUS`` (``hits``) and
+    of those with the right class (``correct``), digits matched within ``LOOSE`` (``located``),
+    and the summed centre error (``error_sum``: a located digit's distance, ``LOOSE`` for one
+    not located); per slot (``(slots,)``, NaN past the digits) the hit (0 / 1) and that error."""
+    hits = match_centres(pred_xy, true_xy, RADIUS)
+    located = match_centres(pred_xy, true_xy, LOOSE)
+    slot_hit = torch.full((slots,), math.nan)
+    slot_hit[: len(true_xy)] = 0.0
+    slot_error = torch.full((slots,), math.nan)
+    slot_error[: len(true_xy)] = LOOSE
+    for _, t in hits:
+        slot_hit[t] = 1.0
+    for p, t in located:
+        slot_error[t] = torch.linalg.vector_norm(pred_xy[p] - true_xy[t])
+    counts = {
+        "digits": len(true_xy),
+        "predicted": len(pred_xy),
+        "hits": len(hits),
+        "correct": sum(int(pred_cls[p] == true_cls[t]) for p, t in hits),
+        "located": len(located),
+        "error_sum": float(slot_error.nan_to_num().sum()),
     }
+    return {
+        **{k: torch.tensor(float(v)) for k, v in counts.items()},
+        "slot_hit": slot_hit,
+        "slot_error": slot_error,
+    }
+
+
+def _ratio(top: float, bottom: float) -> float:
+    """``top / bottom``, 0 for nothing over nothing (no predictions: precision 0, as sklearn's
+    ``zero_division=0``)."""
+    return top / bottom if bottom else 0.0
+
+
+def summarise_counts(counts: dict[str, Tensor]) -> dict[str, float]:
+    """Tallies over canvases (:func:`canvas_counts`, stacked) -> the detector's metrics:
+    ``recall`` (digits found within ``RADIUS``), ``precision`` (predictions that found one),
+    their harmonic mean ``f1``, ``centre_error`` (mean px over the digits, each capped at
+    ``LOOSE``: a missed digit counts ``LOOSE``), ``located`` (share of digits within ``LOOSE``),
+    ``class_accuracy`` (of the found digits)."""
+    total = {k: float(counts[k].sum()) for k in counts if counts[k].dim() == 1}
+    recall = _ratio(total["hits"], total["digits"])
+    precision = _ratio(total["hits"], total["predicted"])
+    return {
+        "f1": _ratio(2 * recall * precision, recall + precision),
+        "recall": recall,
+        "precision": precision,
+        "centre_error": _ratio(total["error_sum"], total["digits"]),
+        "located": _ratio(total["located"], total["digits"]),
+        "class_accuracy": _ratio(total["correct"], total["hits"]),
+    }
+
+
+def detection_scores(canvases: list[tuple[Tensor, Tensor, Tensor, Tensor]]) -> dict[str, float]:
+    """:func:`summarise_counts` over canvases of ``(predicted centres, predicted classes, true
+    centres, true classes)``."""
+    slots = max((len(c[2]) for c in canvases), default=0)
+    each = [canvas_counts(*canvas, slots=slots) for canvas in canvases]
+    return summarise_counts({k: torch.stack([c[k] for c in each]) for k in each[0]})
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The digits demo's recipe and grid: 4 localiser variants x {uniform, quadrant} x seeds."""
+"""The digits demo's recipe and grids: 4 variants x {uniform, quadrant} x seeds, per head; and
+the tuning grid that chose each head's epochs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,18 @@ from typing import Any
 from coordconv.experiments.core.config import TrainConfig, make_config
 from coordconv.experiments.core.grid import FIRST_SEED, seed_range
 from coordconv.experiments.digits.data import SPLITS
-from coordconv.experiments.digits.localiser import VARIANTS
+from coordconv.experiments.digits.localiser import HEADS, VARIANTS
 
-__all__ = ["DIGITS_MODES", "DIGITS_RECIPE", "digits_grid", "recipe"]
+__all__ = [
+    "DIGITS_MODES",
+    "DIGITS_RECIPE",
+    "TUNED_EPOCHS",
+    "TUNING_EPOCHS",
+    "digits_grid",
+    "recipe",
+    "task_of",
+    "tuning_grid",
+]
 
 # Chosen on validation with tuning seed 0 (docs/findings.md): lr 0.002 beat 0.001 and 0.005 at
 # 10 epochs; 20 epochs beat 10; 15 (scored every 5) is what fits the quick budget.
@@ -21,20 +31,36 @@ DIGITS_RECIPE: dict[str, Any] = dict(
 
 def recipe(task: str, kind: str, split: str) -> dict[str, Any]:
     """One recipe for every variant and split (equal training budgets)."""
-    if task != "digits" or kind not in VARIANTS:
+    if task not in HEADS or kind not in VARIANTS:
         raise ValueError(f"no recipe for task={task!r} model={kind!r}")
     return dict(DIGITS_RECIPE)
 
 
 # The digits demo's budgets (the recipe itself is DIGITS_RECIPE, the same for every variant).
-# quick: <= 10 minutes on a 2-core CPU with --jobs 2; full: a wider net, more canvases and epochs.
+# quick: <= 10 minutes on a 2-core CPU with --jobs 2, 3 seeds; full: 10 seeds per variant and
+# split, each head trained for the epochs its tuning chose (TUNED_EPOCHS).
 DIGITS_MODES: dict[str, dict[str, Any]] = {
     "quick": {"seeds": 3, "overrides": {}},
-    "full": {
-        "seeds": 5,
-        "overrides": {"width": 2, "canvases": 10000, "epochs": 30, "eval_every": 1},
-    },
+    "full": {"seeds": 10, "overrides": {}},
 }
+
+# The tuning grid (`coordconv digits --tune`): tuning seed 0 (never a reported seed), the plain
+# net and the all-CoordConv one (tuned alike), both splits, each of TUNING_EPOCHS; the choice is
+# `tuning.choose_epochs`'s rule on validation. Its runs and TUNING.md: docs/digits-report/tuning/.
+TUNING_SEEDS = (0,)
+TUNING_EPOCHS = (15, 30, 60)
+TUNING_VARIANTS = ("plain", "coordconv-all")
+
+# head -> the full mode's epochs, as tuning chose them (None: not tuned yet, the recipe's)
+TUNED_EPOCHS: dict[str, int | None] = {"regressor": None, "detector": None}
+
+
+def task_of(head: str) -> str:
+    """The engine's task for a head (``regressor`` -> ``digits``, ``detector`` -> ``detection``)."""
+    tasks = {h: t for t, h in HEADS.items()}
+    if head not in tasks:
+        raise ValueError(f"head must be one of {tuple(tasks)}, got {head!r}")
+    return tasks[head]
 
 
 def digits_grid(
@@ -42,14 +68,38 @@ def digits_grid(
     seeds: int | None = None,
     threads: int = 2,
     first_seed: int = FIRST_SEED,
+    head: str = "regressor",
     **common: Any,
 ) -> dict[str, TrainConfig]:
-    """Run name -> config for every localiser variant, split and seed of the digits demo."""
-    overrides = {**DIGITS_MODES[mode]["overrides"], **common}
+    """Run name -> config for every variant, split and seed of the digits demo with ``head``."""
+    task = task_of(head)
+    overrides = dict(DIGITS_MODES[mode]["overrides"])
+    if mode == "full" and TUNED_EPOCHS[head] is not None:
+        overrides["epochs"] = TUNED_EPOCHS[head]
+    overrides.update(common)
     runs = {}
     for split, kind, seed in itertools.product(
         SPLITS, VARIANTS, seed_range(DIGITS_MODES, mode, seeds, first_seed)
     ):
-        cfg = make_config("digits", kind, split, seed=seed, threads=threads, **overrides)
+        cfg = make_config(task, kind, split, seed=seed, threads=threads, **overrides)
         runs[cfg.name] = cfg
+    return runs
+
+
+def tuning_grid(
+    head: str = "regressor",
+    shortest: int = TUNING_EPOCHS[0],
+    threads: int = 1,
+    **common: Any,
+) -> dict[str, TrainConfig]:
+    """Run name (``<run name>-e<epochs>``) -> config of the tuning grid for ``head``: each cell
+    at ``shortest`` epochs, twice and four times as many (``TUNING_EPOCHS`` by default)."""
+    task = task_of(head)
+    if shortest < 1:
+        raise ValueError(f"the tuning's shortest epoch count must be >= 1, got {shortest}")
+    counts = [shortest * n // TUNING_EPOCHS[0] for n in TUNING_EPOCHS]
+    runs = {}
+    for split, kind, seed, n in itertools.product(SPLITS, TUNING_VARIANTS, TUNING_SEEDS, counts):
+        cfg = make_config(task, kind, split, seed=seed, threads=threads, **{"epochs": n, **common})
+        runs[f"{cfg.name}-e{n}"] = cfg
     return runs
