@@ -525,6 +525,7 @@ def report(
     """Rebuild REPORT.md, results.json and the figures from OUT/runs (or, for a fair comparison,
     OUT/sweeps; for the digits demo, its runs) without training."""
     from coordconv.experiments.digits.report import build_digits_report, is_digits_folder
+    from coordconv.experiments.digits.tuning import build_tuning_report, is_tuning_folder
     from coordconv.experiments.notsoclevr.report import build_report
 
     try:
@@ -532,6 +533,8 @@ def report(
             from coordconv.experiments.fair.report import build_fair_report
 
             path = build_fair_report(out)
+        elif is_tuning_folder(out):
+            path = build_tuning_report(out)
         elif is_digits_folder(out):
             path = build_digits_report(out)
         else:

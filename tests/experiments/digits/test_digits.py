@@ -2,7 +2,9 @@
 (built with convert(), trained a few steps), the task's scores, the grid and its report."""
 
 import json
+import statistics
 import sys
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -22,11 +24,19 @@ from coordconv.experiments.digits.data import (
     make_digit_canvases,
     position_regions,
 )
-from coordconv.experiments.digits.grid import digits_grid
+from coordconv.experiments.digits.grid import TUNING_EPOCHS, digits_grid, task_of, tuning_grid
 from coordconv.experiments.digits.localiser import VARIANTS, ResNetLocaliser, build_localiser
-from coordconv.experiments.digits.report import SCORES, build_digits_report
+from coordconv.experiments.digits.report import (
+    HEAD_REPORTS,
+    build_digits_report,
+    strays,
+    summarise_digits,
+)
+from coordconv.experiments.digits.tuning import choose_epochs
 
 SMALL = dict(canvas=48, canvases=30, epochs=1, batch_size=16)
+# the detector's quadrant test part needs 64 px to hold 3 digits apart
+SMALL_BY_HEAD = {"regressor": SMALL, "detector": {**SMALL, "canvas": 64}}
 
 
 @pytest.fixture(scope="module")
@@ -170,15 +180,37 @@ def test_variants_are_the_plain_net_converted_with_unchanged_outputs():
     assert isinstance(build_localiser("coordconv-head").head[0], CoordConv2d)
 
 
+def test_detector_variants_share_the_backbone_and_keep_their_outputs():
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 64, 64)
+    torch.manual_seed(1)
+    plain = build_localiser("plain", head="detector").eval()
+    assert plain(x).shape == (2, 13, 4, 4)  # per stride-16 cell: objectness, offset, 10 classes
+    regressor = build_localiser("plain")
+    backbone = {k for k in regressor.state_dict() if not k.startswith("out.")}
+    assert backbone == {k for k in plain.state_dict() if not k.startswith("out.")}
+    coord_layers = {"coordconv-input": 1, "coordconv-head": 1, "coordconv-all": 22}
+    for variant, expected in coord_layers.items():
+        torch.manual_seed(1)
+        net = build_localiser(variant, head="detector").eval()
+        assert sum(isinstance(m, CoordConv2d) for m in net.modules()) == expected
+        assert torch.allclose(net(x), plain(x), atol=1e-6)
+    with pytest.raises(ValueError, match="head must be"):
+        ResNetLocaliser(head="segmenter")
+    with pytest.raises(ValueError, match="head must be"):
+        task_of("segmenter")
+
+
+@pytest.mark.parametrize("head", ["regressor", "detector"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_each_variant_trains_a_few_steps(variant, tmp_path):
-    cfg = make_config("digits", variant, "quadrant", threads=1, **SMALL)
+def test_each_variant_trains_a_few_steps(variant, head, tmp_path):
+    cfg = make_config(task_of(head), variant, "quadrant", threads=1, **SMALL_BY_HEAD[head])
     torch.manual_seed(cfg.seed)
-    before = build_localiser(variant).state_dict()
+    before = build_localiser(variant, head=head).state_dict()
     result = train(cfg, tmp_path)
     assert result["finished"] and result["epochs_run"] == 1
     for part in ("train", "val", "test"):
-        assert {k for k, *_ in SCORES} <= set(result["final"][part])
+        assert {k for k, *_ in HEAD_REPORTS[head].scores} <= set(result["final"][part])
     after = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
     assert any(not after[k].equal(v) for k, v in before.items() if v.is_floating_point())
 
@@ -198,37 +230,119 @@ def test_digits_scores_against_hand_computed_values():
     assert torch.allclose(scores["box_iou"], torch.tensor(iou), atol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def tiny_digits(tmp_path_factory):
-    out = tmp_path_factory.mktemp("digits")
-    configs = digits_grid("quick", seeds=1, threads=1, **SMALL)
+@pytest.fixture(scope="module", params=["regressor", "detector"])
+def tiny_digits(request, tmp_path_factory):
+    head = request.param
+    out = tmp_path_factory.mktemp(f"digits-{head}")
+    configs = digits_grid("quick", seeds=1, threads=1, head=head, **SMALL_BY_HEAD[head])
     run_grid(out, configs)
-    return out, configs
+    return out, configs, head
 
 
 def test_digits_grid_and_report_hold_the_runs_numbers(tiny_digits):
-    out, configs = tiny_digits
+    out, configs, head = tiny_digits
     assert len(configs) == 2 * len(VARIANTS)
     assert {c.kind for c in configs.values()} == set(VARIANTS)
+    assert {c.task for c in configs.values()} == {task_of(head)}
     build_digits_report(out)
     text = (out / "REPORT.md").read_text()
     results = json.loads((out / "results.json").read_text())
+    assert results["head"] == head
     for name, cfg in configs.items():
         final = json.loads((out / "runs" / name / "result.json").read_text())["final"]
         cell = results["cells"][f"{cfg.split}/{cfg.kind}"]
-        assert cell["test"]["centre_error"] == [final["test"]["centre_error"]]
+        for key, *_ in HEAD_REPORTS[head].scores:
+            assert cell["test"][key] == [final["test"][key]]
+            assert cell["train"][key] == [final["train"][key]]
         assert f"{final['test']['centre_error']:.2f}" in text
-    assert "n/a (needs >= 3 seeds" in text  # one seed: no verdict
+        assert cell.get("comparison", {}) == {}  # one seed: no interval, no verdict
     for figure in ("digits_curves.png", "digits_error_maps.png", "digits_samples.png"):
         assert (out / figure).stat().st_size > 0
 
 
 def test_report_cli_rebuilds_a_digits_folder(tiny_digits):
-    out, _ = tiny_digits
+    out, _, head = tiny_digits
     (out / "REPORT.md").unlink()
     result = CliRunner().invoke(app, ["report", str(out)])
     assert result.exit_code == 0, result.output
-    assert "ResNet-style localiser" in (out / "REPORT.md").read_text()
+    title = {"regressor": "ResNet-style localiser", "detector": "help a detector"}[head]
+    assert title in (out / "REPORT.md").read_text()
+
+
+def _fake_runs(test_errors: dict[str, list[float]]) -> list[dict]:
+    """Finished regressor runs on the uniform split with the given test centre errors."""
+    runs = []
+    for kind, errors in test_errors.items():
+        for seed, error in enumerate(errors, 100):
+            cfg = make_config("digits", kind, "uniform", seed=seed)
+            scores = {k: 0.9 for k, *_ in HEAD_REPORTS["regressor"].scores}
+            final = {part: {**scores, "centre_error": error} for part in ("train", "val", "test")}
+            runs.append(
+                {"config": asdict(cfg), "final": final, "finished": True, "params": 1,
+                 "wall_time_s": 1.0, "epochs_run": 1}
+            )  # fmt: skip
+    return runs
+
+
+def test_summary_compares_each_variant_with_plain_and_names_strays():
+    plain = [1.00, 1.02, 0.98, 1.01, 0.99, 1.00]
+    summary = summarise_digits(
+        _fake_runs(
+            {
+                "plain": plain,
+                "coordconv-input": [0.50, 0.52, 0.48, 0.51, 0.49, 0.50],
+                "coordconv-head": [1.01, 0.99, 1.00, 1.02, 1.00, 1.00],
+                "coordconv-all": [1.0, 1.01, 0.99, 1.0, 1.0, 2.5],  # one seed strays
+            }
+        )
+    )
+    verdicts = {
+        k: v["comparison"]["centre_error"]["verdict"]
+        for k, v in summary.items()
+        if k != "uniform/plain"
+    }
+    assert verdicts["uniform/coordconv-input"] == "better"
+    assert verdicts["uniform/coordconv-head"] == "equivalent within ±0.25"
+    assert verdicts["uniform/coordconv-all"] == "inconclusive"  # the stray widens the interval
+    c = summary["uniform/coordconv-input"]["comparison"]["centre_error"]
+    assert c["difference"] == pytest.approx(0.5 - statistics.fmean(plain))
+    assert summary["uniform/coordconv-all"]["strays"] == {"centre_error": [(105, 2.5)]}
+    assert summary["uniform/plain"]["strays"] == {}
+
+
+def test_strays_need_both_the_robust_z_and_the_floor():
+    assert strays([1, 2, 3, 4], [1.0, 1.1, 0.9, 3.0], floor=0.25) == [(4, 3.0)]
+    assert strays([1, 2, 3, 4], [1.0, 1.1, 0.9, 1.3], floor=0.25) == []  # within the floor
+    assert strays([1, 2], [1.0, 9.0], floor=0.25) == []  # too few seeds to tell
+
+
+def test_choose_epochs_takes_the_first_flat_doubling():
+    assert choose_epochs({15: 1.2, 30: 0.9, 60: 0.88}) == 30  # 30 -> 60 gains 2%
+    assert choose_epochs({15: 1.0, 30: 0.99, 60: 0.5}) == 15  # the first flat step decides
+    assert choose_epochs({15: 1.2, 30: 0.9, 60: 0.7}) == 60  # never flat: the longest
+    assert choose_epochs({15: 1.0, 30: 1.3, 60: 0.7}) == 15  # worse with more epochs: flat
+
+
+def test_tuning_cli_runs_the_grid_and_reports_the_choice(tmp_path):
+    configs = tuning_grid("detector", 1)
+    assert sorted({c.epochs for c in configs.values()}) == [1, 2, 4]
+    assert {c.seed for c in configs.values()} == {0} and len(configs) == 12
+    assert tuning_grid("regressor").keys() != configs.keys()
+    assert list(TUNING_EPOCHS) == [15, 30, 60]
+    args = ["digits", "--tune", "--head", "regressor", "--out", str(tmp_path), "--canvas", "48",
+            "--canvases", "30", "--epochs", "1", "--jobs", "1"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["mean_error"]) == {"1", "2", "4"}
+    want = choose_epochs({int(k): v for k, v in results["mean_error"].items()})
+    assert (
+        results["chosen_epochs"] == want
+        and f"**{want} epochs**" in (tmp_path / "REPORT.md").read_text()
+    )
+    (tmp_path / "REPORT.md").unlink()
+    assert CliRunner().invoke(app, ["report", str(tmp_path)]).exit_code == 0
+    assert "Digits tuning" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_digits_cli_help_and_bad_options():
@@ -236,3 +350,5 @@ def test_digits_cli_help_and_bad_options():
     assert "--quick" in runner.invoke(app, ["digits", "--help"]).output
     result = runner.invoke(app, ["digits", "--seeds", "0", "--out", "unused"])
     assert result.exit_code == 2 and "seeds must be >= 1" in result.output
+    result = runner.invoke(app, ["digits", "--head", "segmenter", "--out", "unused"])
+    assert result.exit_code == 2 and "head must be one of" in result.output

@@ -1,17 +1,20 @@
 """The digits demo's REPORT.md: a pure function of a runs folder (never trains).
 
-``build_digits_report(out)`` reads ``out/runs/digits-*/result.json`` (and, for the error maps,
-``examples.npz``) and writes ``out/REPORT.md``, ``out/results.json`` and figures: per split and
-variant the test centre error (mean, median, share within 2 px), class accuracy and box IoU as
-mean +- std over seeds, validation centre error, parameters, training time, and the verdict of each
-CoordConv variant against the plain network (:func:`digits_verdict`); validation curves; the
-mean centre error per position; sample canvases.
+``build_digits_report(out)`` reads ``out/runs/*/result.json`` of one head (the regressor's task
+``digits`` or the detector's ``detection``; and, for the error maps, ``examples.npz``) and writes
+``out/REPORT.md``, ``out/results.json`` and figures: per split and variant the test scores as
+mean +- std over seeds, validation centre error, parameters, training time; per CoordConv
+variant against the plain network the mean difference with its 95% interval and a verdict
+(:func:`~coordconv.experiments.digits.detection.compare_variants`, margins fixed here before
+the runs); seeds that stray from their cell, by name; validation curves; the test centre error
+per position; sample canvases.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,80 +30,124 @@ from coordconv.experiments.core.report import (
     write_report,
 )
 from coordconv.experiments.digits.data import DIGIT, FRAGMENTS, NOISE, SPLITS, make_digit_canvases
-from coordconv.experiments.digits.localiser import VARIANTS
+from coordconv.experiments.digits.detection import LOOSE, RADIUS, compare_variants
+from coordconv.experiments.digits.localiser import HEADS, VARIANTS
+from coordconv.experiments.digits.source import DIGITS_PER_CANVAS
 
 __all__ = [
-    "SCORES",
+    "CENTRE_MARGIN",
+    "HEAD_REPORTS",
+    "RATE_MARGIN",
     "build_digits_report",
-    "digits_verdict",
     "is_digits_folder",
+    "strays",
     "summarise_digits",
 ]
 
-# Test scores in the table: key in result.json, label, format, lower is better.
-SCORES = (
-    ("centre_error", "centre error (px)", "{:.2f}", True),
-    ("median_centre_error", "median (px)", "{:.2f}", True),
-    ("within_2px", "within 2 px", "{:.1%}", False),
-    ("box_iou", "box IoU", "{:.3f}", False),
-    ("class_accuracy", "class accuracy", "{:.1%}", False),
-)
+# Equivalence margins, fixed before the 10-seed runs: a CoordConv variant is "equivalent" to
+# the plain net when the 95% interval of the difference lies inside +-margin.
+CENTRE_MARGIN = 0.25  # px of mean test centre error: a quarter of a pixel
+RATE_MARGIN = 0.03  # share within 2 px (regressor) / F1 at 2 px (detector): 3 points
+
 MAP_BIN = 8  # px: the error maps average centres over MAP_BIN x MAP_BIN cells
+STRAY_Z = 3.0  # a seed strays when its robust z-score (median, 1.4826 MAD) exceeds this ...
+STRAY_FLOOR = {"centre_error": CENTRE_MARGIN, "class_accuracy": 0.05}  # ... and by this much
 
 
-MIN_SEEDS_FOR_VERDICT = 3
+@dataclass(frozen=True)
+class HeadReport:
+    """What a head's report shows: its task, title, table scores ``(key, label, format, lower
+    is better)`` and the compared scores ``(key, margin, lower is better)``."""
+
+    task: str
+    title: str
+    scores: tuple[tuple[str, str, str, bool], ...]
+    compared: tuple[tuple[str, float, bool], ...]
 
 
-def digits_verdict(plain: list[float], variant: list[float], lower_is_better: bool = True) -> str:
-    """Does a CoordConv variant beat the plain localiser? From one score per seed (e.g. the test
-    centre error of each run).
-
-    *better* when every seed of the variant beats every seed of the plain network, *worse* when
-    every plain seed beats every variant seed, otherwise *no clear difference*. With 3 seeds
-    each, complete separation happens by chance with probability 1/20 per direction (a rank
-    test at p = 0.05); with fewer than 3 seeds per arm no verdict is given.
-    """
-    if min(len(plain), len(variant)) < MIN_SEEDS_FOR_VERDICT:
-        return f"n/a (needs >= {MIN_SEEDS_FOR_VERDICT} seeds per arm)"
-    sign = 1.0 if lower_is_better else -1.0
-    plain_s, variant_s = [sign * v for v in plain], [sign * v for v in variant]
-    if max(variant_s) < min(plain_s):
-        return "better"
-    if min(variant_s) > max(plain_s):
-        return "worse"
-    return "no clear difference"
+HEAD_REPORTS = {
+    "regressor": HeadReport(
+        "digits",
+        "does CoordConv help a ResNet-style localiser?",
+        (
+            ("centre_error", "centre error (px)", "{:.2f}", True),
+            ("median_centre_error", "median (px)", "{:.2f}", True),
+            ("within_2px", "within 2 px", "{:.1%}", False),
+            ("box_iou", "box IoU", "{:.3f}", False),
+            ("class_accuracy", "class accuracy", "{:.1%}", False),
+        ),
+        (("centre_error", CENTRE_MARGIN, True), ("within_2px", RATE_MARGIN, False)),
+    ),
+    "detector": HeadReport(
+        "detection",
+        "does CoordConv help a detector?",
+        (
+            ("f1", "F1 at 2 px", "{:.1%}", False),
+            ("recall", "recall", "{:.1%}", False),
+            ("precision", "precision", "{:.1%}", False),
+            ("centre_error", "centre error (px)", "{:.2f}", True),
+            ("class_accuracy", "class accuracy", "{:.1%}", False),
+        ),
+        (("centre_error", CENTRE_MARGIN, True), ("f1", RATE_MARGIN, False)),
+    ),
+}
 
 
 def is_digits_folder(out: str | Path) -> bool:
-    """Whether ``out/runs`` holds digits runs (what ``coordconv report`` dispatches on)."""
+    """Whether ``out/runs`` holds digits runs of either head (what ``coordconv report``
+    dispatches on)."""
     first = next(iter(sorted(Path(out, "runs").glob("*/result.json"))), None)
-    return first is not None and first.parent.name.startswith("digits-")
+    return first is not None and first.parent.name.split("-")[0] in HEADS
 
 
 def _by_cell(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """``(split, variant)`` -> its digits runs (one per seed)."""
+    """``(split, variant)`` -> its runs (one per seed), in seed order."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for run in runs:
-        task, kind, split = cell_of(run["config"])
-        if task == "digits":
-            cells[split, kind].append(run)
+    for run in sorted(runs, key=lambda r: r["config"]["seed"]):
+        _, kind, split = cell_of(run["config"])
+        cells[split, kind].append(run)
     return cells
 
 
-def summarise_digits(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """``split/variant`` -> seeds, test scores per seed, val centre error, params, time, verdicts."""
+def strays(seeds: list[int], values: list[float], floor: float) -> list[tuple[int, float]]:
+    """The ``(seed, value)`` pairs whose robust z-score (from the median and 1.4826 x the
+    median absolute deviation) exceeds ``STRAY_Z`` and that lie more than ``floor`` from the
+    median: seeds the report names instead of averaging them away."""
+    if len(values) < 3:
+        return []
+    median = statistics.median(values)
+    spread = 1.4826 * statistics.median(abs(v - median) for v in values)
+    return [
+        (seed, v)
+        for seed, v in zip(seeds, values, strict=True)
+        if abs(v - median) > floor and (spread == 0 or abs(v - median) > STRAY_Z * spread)
+    ]
+
+
+def summarise_digits(runs: list[dict[str, Any]], head: str = "regressor") -> dict[str, Any]:
+    """``split/variant`` -> seeds, train and test scores per seed, val centre error, params,
+    time, each CoordConv variant's comparisons with the plain net, and straying seeds."""
+    spec = HEAD_REPORTS[head]
     summary: dict[str, Any] = {}
     for (split, kind), group in sorted(_by_cell(runs).items()):
+        seeds = [r["config"]["seed"] for r in group]
+        test = {k: [r["final"]["test"][k] for r in group] for k, *_ in spec.scores}
         summary[f"{split}/{kind}"] = {
             "split": split,
             "variant": kind,
-            "seeds": [r["config"]["seed"] for r in group],
+            "seeds": seeds,
             "finished": all(r.get("finished") for r in group),
-            "test": {k: [r["final"]["test"][k] for r in group] for k, *_ in SCORES},
+            "test": test,
+            "train": {k: [r["final"]["train"][k] for r in group] for k, *_ in spec.scores},
             "val_centre_error": [r["final"]["val"]["centre_error"] for r in group],
             "params": group[0]["params"],
             "train_time_s": [r["wall_time_s"] for r in group],
             "epochs_run": [r["epochs_run"] for r in group],
+            "strays": {
+                key: strays(seeds, test[key], floor)
+                for key, floor in STRAY_FLOOR.items()
+                if strays(seeds, test[key], floor)
+            },
         }
     for split in SPLITS:
         plain = summary.get(f"{split}/plain")
@@ -108,28 +155,45 @@ def summarise_digits(runs: list[dict[str, Any]]) -> dict[str, Any]:
             entry = summary.get(f"{split}/{kind}")
             if entry is None or plain is None or kind == "plain":
                 continue
-            entry["verdict"] = {
-                key: digits_verdict(plain["test"][key], entry["test"][key], lower)
-                for key, _, _, lower in SCORES
-                if key in ("centre_error", "box_iou")
-            }
+            entry["comparison"] = {}
+            for key, margin, lower in spec.compared:
+                if min(len(plain["test"][key]), len(entry["test"][key])) < 2:
+                    continue
+                c = compare_variants(plain["test"][key], entry["test"][key], margin, lower)
+                entry["comparison"][key] = {
+                    "difference": c.difference,
+                    "low": c.low,
+                    "high": c.high,
+                    "margin": margin,
+                    "verdict": c.verdict,
+                }
     return summary
 
 
-def _table(split: str, summary: dict[str, Any]) -> list[str]:
-    header = " | ".join(label for _, label, _, _ in SCORES)
+def _fmt(key: str, value: float) -> str:
+    return f"{value:+.2f} px" if key == "centre_error" else f"{100 * value:+.1f} pts"
+
+
+def _versus(entry: dict[str, Any], key: str) -> str:
+    c = entry.get("comparison", {}).get(key)
+    if c is None:
+        return "—"
+    return f"{_fmt(key, c['difference'])} [{_fmt(key, c['low'])}, {_fmt(key, c['high'])}]: {c['verdict']}"
+
+
+def _table(split: str, summary: dict[str, Any], spec: HeadReport) -> list[str]:
+    header = " | ".join(label for _, label, _, _ in spec.scores)
+    compared = " | ".join(f"vs plain: {key}" for key, _, _ in spec.compared)
     lines = [
-        f"| variant | params | {header} | val centre error (px) | training s | "
-        "vs plain: centre error / box IoU |",
-        "|---|---|" + "---|" * len(SCORES) + "---|---|---|",
+        f"| variant | params | {header} | val centre error (px) | training s | {compared} |",
+        "|---|---|" + "---|" * (len(spec.scores) + 2 + len(spec.compared)),
     ]
     for kind in VARIANTS:
         e = summary.get(f"{split}/{kind}")
         if e is None:
             continue
-        scores = " | ".join(mean_std(e["test"][k], fmt.format) for k, _, fmt, _ in SCORES)
-        verdict = e.get("verdict")
-        versus = f"{verdict['centre_error']} / {verdict['box_iou']}" if verdict else "—"
+        scores = " | ".join(mean_std(e["test"][k], fmt.format) for k, _, fmt, _ in spec.scores)
+        versus = " | ".join(_versus(e, key) for key, _, _ in spec.compared)
         lines.append(
             f"| {kind} | {e['params']:,} | {scores} | "
             f"{mean_std(e['val_centre_error'], '{:.2f}'.format)} | "
@@ -138,18 +202,35 @@ def _table(split: str, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _verdict_lines(summary: dict[str, Any]) -> list[str]:
-    """The verdicts counted over every (split, CoordConv variant), per score."""
+def _verdict_lines(summary: dict[str, Any], spec: HeadReport) -> list[str]:
+    """The verdicts counted over every (split, CoordConv variant), per compared score."""
     lines = ["## Verdict", ""]
-    for key, label in (("centre_error", "test centre error"), ("box_iou", "test box IoU")):
-        verdicts = [e["verdict"][key] for e in summary.values() if "verdict" in e]
+    for key, margin, _ in spec.compared:
+        verdicts = [
+            e["comparison"][key]["verdict"]
+            for e in summary.values()
+            if key in e.get("comparison", {})
+        ]
         counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
         tally = ", ".join(f"{n} {v}" for v, n in counts.items())
         lines.append(
-            f"- {label}: of {len(verdicts)} comparisons of a CoordConv variant with the plain "
-            f"network (variant x split): {tally or 'none'}"
+            f"- test {key} (margin ±{margin:g}): of {len(verdicts)} comparisons of a CoordConv "
+            f"variant with the plain network (variant x split): {tally or 'none'}"
         )
     return lines
+
+
+def _stray_lines(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, e in summary.items():
+        for key, found in e.get("strays", {}).items():
+            median = statistics.median(e["test"][key])
+            for seed, value in found:
+                lines.append(
+                    f"- {name} seed {seed}: test {key} {value:.3g} (the cell's median "
+                    f"{median:.3g}); kept in the means above"
+                )
+    return lines or ["- none (no seed's test centre error or class accuracy strays from its cell)"]
 
 
 def _plt() -> Any:
@@ -192,11 +273,23 @@ def _curves(cells: dict[tuple[str, str], list[dict[str, Any]]], path: Path) -> N
     _save(fig, path)
 
 
+def _positions(ex: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Test digits' true centres ``(M, 2)`` and centre errors ``(M,)`` from a run's
+    examples.npz (the regressor's one digit per canvas, or the detector's slots)."""
+    test = ex["is_test"]
+    if "slot_error" in ex:
+        centres, errors = ex["centres"][test].reshape(-1, 2), ex["slot_error"][test].reshape(-1)
+        shown = ~np.isnan(errors)
+        return centres[shown], errors[shown]
+    return ex["centre"][test], ex["centre_error"][test]
+
+
 def _error_maps(
     cells: dict[tuple[str, str], list[dict[str, Any]]], canvas: int, path: Path
 ) -> bool:
-    """Mean centre error per position (every canvas: fit, val and test), averaged over seeds;
-    one row per split, one column per variant. False (nothing drawn) without examples.npz."""
+    """Mean test centre error per position of the true centre (test canvases only), averaged
+    over seeds; one row per split, one column per variant. False (nothing drawn) without
+    examples.npz."""
     edges = np.arange(DIGIT / 2 - 0.5, canvas - DIGIT / 2 + MAP_BIN, MAP_BIN)
     maps: dict[tuple[str, str], np.ndarray] = {}
     for split in SPLITS:
@@ -207,9 +300,9 @@ def _error_maps(
                 return False
             total, count = 0.0, 0.0
             for f in files:
-                ex = np.load(f)
-                x, y = ex["centre"][:, 0], ex["centre"][:, 1]
-                total += np.histogram2d(y, x, bins=[edges, edges], weights=ex["centre_error"])[0]
+                centres, errors = _positions(np.load(f))
+                x, y = centres[:, 0], centres[:, 1]
+                total += np.histogram2d(y, x, bins=[edges, edges], weights=errors)[0]
                 count += np.histogram2d(y, x, bins=[edges, edges])[0]
             maps[split, kind] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     plt = _plt()
@@ -231,71 +324,123 @@ def _error_maps(
         ax.set_xlabel("centre x", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel("centre y", fontsize=8)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="mean centre error (px)")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="mean test centre error (px)")
     _save(fig, path)
     return True
 
 
-def _samples(split_seed: int, canvas: int, path: Path) -> None:
+def _samples(split_seed: int, canvas: int, max_digits: int, path: Path) -> None:
     """Eight test canvases per split, true centres marked: drawn by the runs' rules and seed,
     from a small draw of their own (not the runs' canvases, which need the full count)."""
     plt = _plt()
     fig, axes = plt.subplots(2, 8, figsize=(13, 3.8))
     for row, split in zip(axes, SPLITS, strict=True):
-        data = make_digit_canvases(split, canvas=canvas, canvases=40, seed=split_seed)
+        data = make_digit_canvases(
+            split, canvas=canvas, canvases=40, seed=split_seed, max_digits=max_digits
+        )
         for ax, i in zip(row, data.parts["test"].tolist(), strict=False):
+            k = int(data.counts[i])
             ax.imshow(data.images[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.plot(*data.centres[i].tolist(), "r+", ms=8)
-            ax.set_title(f"{split}: {int(data.labels[i])}", fontsize=8)
+            ax.plot(*data.centres[i, :k].T.tolist(), "r+", ms=8, ls="none")
+            ax.set_title(
+                f"{split}: {' '.join(str(c) for c in data.labels[i, :k].tolist())}", fontsize=8
+            )
             ax.axis("off")
     fig.tight_layout()
     _save(fig, path)
 
 
+def head_of(runs: list[dict[str, Any]]) -> str:
+    """The one head whose runs ``runs`` are (a folder holds one head's runs)."""
+    tasks = {cell_of(r["config"])[0] for r in runs}
+    if len(tasks) != 1 or not tasks <= set(HEADS):
+        raise ValueError(
+            f"a digits report reads one head's runs; found tasks {sorted(tasks)} (the detector's "
+            "runs go in a folder of their own, e.g. docs/digits-report/detector)"
+        )
+    return HEADS[tasks.pop()]
+
+
+_INTRO = {
+    "regressor": "the network predicts the class and the centre of the one digit on each canvas "
+    "(global average pooling, then a linear layer)",
+    "detector": "each canvas holds 1 to 3 digits that never overlap; a CenterNet-style head on the "
+    "stride-16 map predicts per cell an objectness, the centre's offset and the class, decoded "
+    f"to centres (cells above 0.5, a detection within 8 px of a more confident one dropped). A "
+    f"digit is found when a prediction lies within {RADIUS:g} px (recall, precision, F1, class "
+    f"accuracy of the found digits); the centre error is per digit, to the closest prediction "
+    f"within {LOOSE:g} px, a missed digit counting {LOOSE:g} px",
+}
+
+
 def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     """Write ``out/REPORT.md``, ``out/results.json`` and figures from ``out/runs``."""
     out = Path(out)
-    runs = [r for r in load_runs(out / "runs") if cell_of(r["config"])[0] == "digits"]
+    runs = [r for r in load_runs(out / "runs") if cell_of(r["config"])[0] in HEADS]
     if not runs:
         raise FileNotFoundError(f"no digits runs under {out / 'runs'}: run `coordconv digits`")
+    head = head_of(runs)
+    spec = HEAD_REPORTS[head]
     if command is None and (out / "results.json").exists():  # a rebuild keeps the command
         command = read_json(out / "results.json").get("command")
-    summary = summarise_digits(runs)
+    summary = summarise_digits(runs, head)
     first = runs[0]["config"]
     canvas, split_seed = first["model"]["canvas"], first["data"]["split_seed"]
     cells = _by_cell(runs)
     _curves(cells, out / "digits_curves.png")
     maps = _error_maps(cells, canvas, out / "digits_error_maps.png")
-    _samples(split_seed, canvas, out / "digits_samples.png")
+    _samples(split_seed, canvas, DIGITS_PER_CANVAS[spec.task], out / "digits_samples.png")
     flat = flat_settings(first)
     settings = {
         k: flat[k]
-        for k in ("epochs", "batch_size", "lr", "lr_schedule", "weight_decay", "canvases")
+        for k in (
+            "epochs",
+            "batch_size",
+            "lr",
+            "lr_schedule",
+            "weight_decay",
+            "canvases",
+            "validation_rule",
+        )
     }
+    seeds = sorted({r["config"]["seed"] for r in runs})
     md = [
-        "# Digits on a canvas: does CoordConv help a ResNet-style localiser?",
+        f"# Digits on a canvas: {spec.title}",
         "",
         f"Handwritten digits (scikit-learn's 1797 8x8 digits, upscaled to {DIGIT}x{DIGIT}) on "
         f"{canvas}x{canvas} canvases with {FRAGMENTS} fragments of other digits and Gaussian "
-        f"noise (std {NOISE}); the network predicts the class and the centre. Test canvases show "
-        "digit images never seen in training; on the quadrant split their centres lie in the "
-        "bottom-right quadrant, where no training digit is centred (the dashed square below).",
+        f"noise (std {NOISE}); {_INTRO[head]}. Test canvases show digit images never seen in "
+        "training; on the quadrant split their centres lie in the bottom-right quadrant, where "
+        "no training digit is centred (the dashed square below), and validation digits lie in the "
+        "band one step inside the training part toward it (`validation_rule='band'`).",
         "",
         "![samples](digits_samples.png)",
         "",
-        f"One recipe for every variant (`digits.DIGITS_RECIPE`, fixed on validation): {settings}, "
-        f"model width {first['model']['width']}, {len(runs)} runs, seeds "
-        f"{sorted({r['config']['seed'] for r in runs})}. Test numbers are mean ± std over seeds; "
-        "nothing was chosen on them.",
+        f"One recipe for every variant (`digits.DIGITS_RECIPE`, its epochs chosen on validation "
+        f"by the tuning in `digits.grid.TUNED_EPOCHS`): {settings}, model width "
+        f"{first['model']['width']}, {len(runs)} runs, {len(seeds)} seeds per cell ({seeds[0]}-"
+        f"{seeds[-1]}). Test numbers are mean ± std over seeds; nothing was chosen on them.",
         "",
     ]
-    md += [*_verdict_lines(summary), ""]
-    for split in SPLITS:
-        md += [f"## {split}", "", *_table(split, summary), ""]
+    md += [*_verdict_lines(summary, spec), ""]
     md += [
-        "Verdict vs plain (per score): *better* when every seed of the variant beats every seed "
-        "of the plain network (a rank test at p = 0.05 with 3 seeds each), *worse* the other way "
-        "round, otherwise *no clear difference*.",
+        "Verdict vs plain, per score: the mean difference (variant - plain) over independent "
+        "seeds with its 95% Welch interval; *better* / *worse* when the interval excludes 0 on "
+        "that side, *equivalent within ±margin* when it lies inside the margin (fixed before "
+        f"the runs: {CENTRE_MARGIN:g} px of centre error, {RATE_MARGIN:.0%} of the rate), "
+        "otherwise *inconclusive* (too few seeds to tell).",
+        "",
+    ]
+    for split in SPLITS:
+        md += [f"## {split}", "", *_table(split, summary, spec), ""]
+    md += [
+        "## Seeds that stray",
+        "",
+        f"A seed whose test centre error or class accuracy lies more than {STRAY_Z:g} robust "
+        "standard deviations (1.4826 x MAD) from its cell's median, and more than "
+        f"{STRAY_FLOOR['centre_error']:g} px / {STRAY_FLOOR['class_accuracy']:.0%} away:",
+        "",
+        *_stray_lines(summary),
         "",
         "## Learning curves",
         "",
@@ -306,9 +451,9 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     ]
     if maps or (out / "digits_error_maps.png").exists():
         md += [
-            f"Mean centre error per {MAP_BIN}x{MAP_BIN} px cell of the true centre, over every "
-            "canvas of the run (fitting ones included) and all seeds, drawn from the runs' "
-            "examples.npz (not committed: a rebuild without them keeps the figure as drawn).",
+            f"Mean centre error per {MAP_BIN}x{MAP_BIN} px cell of the true centre, over the test "
+            "canvases of all seeds, drawn from the runs' examples.npz (not committed: a rebuild "
+            "without them keeps the figure as drawn).",
             "",
             "![error maps](digits_error_maps.png)",
         ]
@@ -327,5 +472,12 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     if command:
         md.append(f"- regenerate: `{command}`")
     md += [f"- rebuild this page only: `coordconv report {out}`", ""]
-    results = {"cells": summary, "versions": env, "settings": settings, "command": command}
+    results = {
+        "head": head,
+        "cells": summary,
+        "versions": env,
+        "settings": settings,
+        "margins": {"centre_error": CENTRE_MARGIN, "rate": RATE_MARGIN},
+        "command": command,
+    }
     return write_report(out, md, results)

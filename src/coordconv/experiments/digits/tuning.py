@@ -15,9 +15,10 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from coordconv.experiments.core.io import read_json
 from coordconv.experiments.core.report import cell_of, load_runs, write_report
 
-__all__ = ["FLAT", "build_tuning_report", "choose_epochs"]
+__all__ = ["FLAT", "build_tuning_report", "choose_epochs", "is_tuning_folder"]
 
 FLAT = 0.05  # doubling the epochs must cut the mean validation centre error by this share
 
@@ -32,12 +33,20 @@ def choose_epochs(mean_error: dict[int, float]) -> int:
     return counts[-1]
 
 
+def is_tuning_folder(out: str | Path) -> bool:
+    """Whether ``out`` holds a digits tuning grid (its ``grid.json`` mode ends in ``-tune``)."""
+    grid = Path(out, "grid.json")
+    return grid.exists() and str(read_json(grid).get("mode", "")).endswith("-tune")
+
+
 def build_tuning_report(out: str | Path, command: str | None = None) -> Path:
     """``out/REPORT.md`` and ``out/results.json`` from the tuning runs in ``out/runs``."""
     out = Path(out)
     runs = load_runs(out / "runs")
     if not runs:
         raise FileNotFoundError(f"no tuning runs in {out / 'runs'}: run `coordconv digits --tune`")
+    if command is None and (out / "results.json").exists():  # a rebuild keeps the command
+        command = read_json(out / "results.json").get("command")
     errors: dict[int, dict[str, float]] = defaultdict(dict)
     tasks = set()
     for run in runs:
