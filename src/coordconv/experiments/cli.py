@@ -435,7 +435,7 @@ def digits(
     tune: Annotated[
         bool,
         typer.Option(
-            help="run the tuning grid instead (seed 0, plain and all-CoordConv, 15/30/60 "
+            help="run the tuning grid instead (seed 0, plain and all-CoordConv, 15/30/60/120 "
             "epochs) and report the epochs its validation rule chooses"
         ),
     ] = False,
@@ -450,7 +450,7 @@ def digits(
     canvases: Annotated[int | None, typer.Option(help="override the canvases per run")] = None,
     epochs: Annotated[
         int | None,
-        typer.Option(help="override every run's epochs (--tune: the shortest, then x2 and x4)"),
+        typer.Option(help="override every run's epochs (--tune: the shortest, then x2, x4, x8)"),
     ] = None,
     first_seed: Annotated[int, typer.Option(help="seeds run from here")] = 100,
     overwrite: Annotated[

@@ -325,16 +325,16 @@ def test_choose_epochs_takes_the_first_flat_doubling():
 
 def test_tuning_cli_runs_the_grid_and_reports_the_choice(tmp_path):
     configs = tuning_grid("detector", 1)
-    assert sorted({c.epochs for c in configs.values()}) == [1, 2, 4]
-    assert {c.seed for c in configs.values()} == {0} and len(configs) == 12
+    assert sorted({c.epochs for c in configs.values()}) == [1, 2, 4, 8]
+    assert {c.seed for c in configs.values()} == {0} and len(configs) == 16
     assert tuning_grid("regressor").keys() != configs.keys()
-    assert list(TUNING_EPOCHS) == [15, 30, 60]
+    assert list(TUNING_EPOCHS) == [15, 30, 60, 120]
     args = ["digits", "--tune", "--head", "regressor", "--out", str(tmp_path), "--canvas", "48",
             "--canvases", "30", "--epochs", "1", "--jobs", "1"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["mean_error"]) == {"1", "2", "4"}
+    assert set(results["mean_error"]) == {"1", "2", "4", "8"}
     want = choose_epochs({int(k): v for k, v in results["mean_error"].items()})
     assert (
         results["chosen_epochs"] == want

@@ -48,7 +48,7 @@ DIGITS_MODES: dict[str, dict[str, Any]] = {
 # net and the all-CoordConv one (tuned alike), both splits, each of TUNING_EPOCHS; the choice is
 # `tuning.choose_epochs`'s rule on validation. Its runs and TUNING.md: docs/digits-report/tuning/.
 TUNING_SEEDS = (0,)
-TUNING_EPOCHS = (15, 30, 60)
+TUNING_EPOCHS = (15, 30, 60, 120)
 TUNING_VARIANTS = ("plain", "coordconv-all")
 
 # head -> the full mode's epochs, as tuning chose them (None: not tuned yet, the recipe's)
@@ -93,7 +93,7 @@ def tuning_grid(
     **common: Any,
 ) -> dict[str, TrainConfig]:
     """Run name (``<run name>-e<epochs>``) -> config of the tuning grid for ``head``: each cell
-    at ``shortest`` epochs, twice and four times as many (``TUNING_EPOCHS`` by default)."""
+    at ``shortest`` epochs and 2, 4 and 8 times as many (``TUNING_EPOCHS`` by default)."""
     task = task_of(head)
     if shortest < 1:
         raise ValueError(f"the tuning's shortest epoch count must be >= 1, got {shortest}")

@@ -1,7 +1,7 @@
 """How long each digits head trains: the tuning grid's runs read on validation, and the rule.
 
 ``coordconv digits --tune --head H`` trains the tuning grid (``grid.tuning_grid``: tuning seed 0,
-the plain and all-CoordConv variants, both splits, 15 / 30 / 60 epochs) and writes
+the plain and all-CoordConv variants, both splits, 15 / 30 / 60 / 120 epochs) and writes
 ``REPORT.md`` and ``results.json`` from it. The rule, fixed before the runs: the validation
 centre error averaged over the (variant, split) cells, per epoch count; the choice is the
 smallest count after which doubling the epochs gains less than ``FLAT`` (5%), else the largest.
