@@ -322,13 +322,21 @@ def reproduce(
     address: Annotated[
         str | None, typer.Option(help="--fair: a running Ray cluster (default: local)")
     ] = None,
+    cells_at_once: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="--fair: cells swept at a time, each by its own driver on the one Ray cluster "
+            "(their CPUs shared, each cell keeping its own budget)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the whole grid (3 tasks x 2 models x 2 splits x seeds), resumably, then write REPORT.md.
 
     With --fair: sweep every arm of every cell with equal tuning budgets instead (hours at the
     default budget on a 2-core CPU; resumable), then write the fair REPORT.md."""
     if fair:
-        _reproduce_fair(out, _minutes(ladder), final_seeds, address, canvas)
+        _reproduce_fair(out, _minutes(ladder), final_seeds, address, canvas, cells_at_once)
         return
     from coordconv.experiments.core.grid import run_grid, threads_per_job
     from coordconv.experiments.core.train import NonFiniteLossError
@@ -368,7 +376,12 @@ def reproduce(
 
 
 def _reproduce_fair(
-    out: Path, ladder: tuple[float, ...], final_seeds: int, address: str | None, canvas: int | None
+    out: Path,
+    ladder: tuple[float, ...],
+    final_seeds: int,
+    address: str | None,
+    canvas: int | None,
+    cells_at_once: int = 1,
 ) -> None:
     from coordconv.experiments.fair.grid import cells, run_fair
     from coordconv.experiments.fair.report import build_fair_report
@@ -381,6 +394,13 @@ def _reproduce_fair(
         show_sweep = _sweep_progress(bar, sweep_job)
 
         def progress(name: str, info: dict[str, Any]) -> None:
+            if "cells_running" in info:  # concurrent cells: the ledger's tally, cell by cell
+                bar.update(
+                    grid,
+                    info=f"cells: {info['cells_done']} done, {info['cells_running']} running, "
+                    f"{info['cells_left']} left",
+                )
+                info = {"best": None, **info}
             bar.update(sweep_job, description=name)
             show_sweep(info)
 
@@ -400,10 +420,11 @@ def _reproduce_fair(
                 final_seeds=final_seeds,
                 address=address,
                 canvas=canvas,
+                cells_at_once=cells_at_once,
                 on_cell=done,
                 on_progress=progress,
             )
-        except (SweepDependencyError, SweepInterrupted, ValueError) as err:
+        except (SweepDependencyError, SweepInterrupted, ValueError, RuntimeError) as err:
             _fail(str(err))
         except KeyboardInterrupt:
             console.print(f"interrupted: re-run the same command to resume ({out})")

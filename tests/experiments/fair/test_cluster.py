@@ -4,12 +4,14 @@ node lost mid-sweep. Each test starts and stops its own cluster."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from coordconv.experiments.fair.grid import run_fair
 from coordconv.experiments.fair.sweep import _ledger, finish_times, run_sweep, trial_nodes
 
 ray = pytest.importorskip("ray")
@@ -110,3 +112,54 @@ def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path) -> None:
         assert saved["node_id"] != worker_id
         # (a trial the budget stopped may have saved one epoch whose result never arrived)
         assert saved["epochs_run"] in (epochs[-1], epochs[-1] + 1)
+
+
+def test_cells_run_concurrently_on_the_cluster(cluster, tmp_path: Path) -> None:
+    """Two cells at a time, each by its own driver process attached to the cluster: both
+    finish with their own budgets, their trials spread over the nodes, progress counts cells."""
+    head, _ = cluster
+    seen: list[dict] = []
+    names = run_fair(
+        tmp_path,
+        budget_min=0.05,
+        ladder=(0.05,),
+        ladder_cells=(),
+        final_seeds=1,
+        max_trials=3,
+        tasks=("regression",),
+        splits=("uniform",),
+        arms=("coordconv", "mlp"),
+        address=head.address,
+        cells_at_once=2,
+        on_progress=lambda name, info: seen.append({"name": name, **info}),
+        **TINY,
+    )
+    assert names == ["regression-coordconv-uniform", "regression-mlp-uniform"]
+    nodes = set()
+    for name in names:
+        summary = json.loads((tmp_path / "sweeps" / name / "sweep.json").read_text())
+        assert summary["final_done"] and summary["budget_s"] == pytest.approx(3.0)
+        assert summary["final"]["runs"]
+        nodes |= {t["node_id"] for t in summary["trials"]}
+        assert (tmp_path / "sweeps" / f"{name}.log").exists()
+    assert len(nodes) == 2, nodes  # the cells shared both nodes
+    assert any(s["cells_running"] == 2 for s in seen)
+    assert all(s["spent_s"] <= s["budget_s"] + 60 for s in seen)
+    # a finished grid run again starts no driver: both cells are read back as done
+    done: list[str] = []
+    run_fair(
+        tmp_path,
+        budget_min=0.05,
+        ladder=(0.05,),
+        ladder_cells=(),
+        final_seeds=1,
+        max_trials=3,
+        tasks=("regression",),
+        splits=("uniform",),
+        arms=("coordconv", "mlp"),
+        address=head.address,
+        cells_at_once=2,
+        on_cell=lambda name, summary: done.append(name),
+        **TINY,
+    )
+    assert done == names

@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from coordconv.experiments.core.io import read_json, write_json
-from coordconv.experiments.fair.sweep import ARMS, run_sweep
+from coordconv.experiments.fair.sweep import ARMS, _import_tune, run_sweep
 from coordconv.experiments.notsoclevr.data import SPLITS, TASKS
 
-__all__ = ["ARM_ORDER", "LADDER", "LADDER_CELLS", "cells", "run_fair"]
+__all__ = ["ARM_ORDER", "LADDER", "LADDER_CELLS", "cells", "ledger_progress", "run_fair"]
 
 # CoordConv first within a cell, so the paper's comparison lands before the critics' arms.
 ARM_ORDER = ("coordconv", "conv", "coordconv-paper", "mlp", "conv-tiled")
@@ -75,11 +81,17 @@ def run_fair(
     arms: tuple[str, ...] = ARM_ORDER,
     canvas: int | None = None,
     square: int | None = None,
+    cells_at_once: int = 1,
     on_cell: Callable[[str, dict[str, Any]], None] | None = None,
     on_progress: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> list[str]:
     """Sweep every cell with the same budget (the ladder's cells up every rung of ``ladder``
     from ``budget_min`` on); returns the sweep folder names, in order.
+
+    ``cells_at_once > 1`` runs that many cells' sweeps at a time, each in its own driver
+    process on one Ray cluster (:func:`_concurrently`): on N machines the cells keep every
+    core busy, through the final runs and between cells too. The order of the cells, their
+    budgets and their selections do not depend on it.
 
     The settings are written to ``out/fair.json`` first; a folder holding a fair run made with
     other settings is refused (the budgets would no longer be equal)."""
@@ -105,18 +117,15 @@ def run_fair(
                 f"use the same ones to resume, or another --out"
             )
     write_json(path, {"settings": settings, "address": address})
-    names = []
+    jobs = []
     for task, arm, split in cells(tasks, splits, arms, ladder_cells):
-        name = f"{task}-{arm}-{split}"
         climbs = (task, arm, split) in ladder_cells
-        report: Callable[[dict[str, Any]], None] | None = None
-        if on_progress is not None:
-            report = functools.partial(on_progress, name)
-        summary = run_sweep(
-            task,
-            arm,
-            split,
-            out / "sweeps" / name,
+        name = f"{task}-{arm}-{split}"
+        kwargs: dict[str, Any] = dict(
+            task=task,
+            arm=arm,
+            split=split,
+            out=str(out / "sweeps" / name),
             budget_min=rungs[-1] if climbs else budget_min,
             rungs=rungs if climbs else (),
             max_trials=max_trials,
@@ -126,9 +135,116 @@ def run_fair(
             resume=True,
             canvas=canvas,
             square=square,
-            on_progress=report,
         )
-        names.append(name)
+        jobs.append((name, kwargs))
+    if cells_at_once > 1:
+        return _concurrently(jobs, cells_at_once, address, on_cell, on_progress)
+    for name, kwargs in jobs:
+        report: Callable[[dict[str, Any]], None] | None = None
+        if on_progress is not None:
+            report = functools.partial(on_progress, name)
+        summary = run_sweep(**kwargs, on_progress=report)
         if on_cell is not None:
             on_cell(name, summary)
-    return names
+    return [name for name, _ in jobs]
+
+
+def ledger_progress(out: str | Path, budget_s: float) -> dict[str, Any]:
+    """A running sweep's progress from its ledger (readable from another process): ``trials``
+    that reported, ``spent_s`` (their latest cumulative training seconds, summed), ``budget_s``."""
+    path = Path(out, "ledger.jsonl")
+    spent: dict[str, float] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line being written
+                continue
+            spent[record["trial"]] = record["train_time_s"]
+    return {"trials": len(spent), "spent_s": sum(spent.values()), "budget_s": budget_s}
+
+
+def _concurrently(
+    jobs: list[tuple[str, dict[str, Any]]],
+    at_once: int,
+    address: str | None,
+    on_cell: Callable[[str, dict[str, Any]], None] | None,
+    on_progress: Callable[[str, dict[str, Any]], None] | None,
+    poll_s: float = 2.0,
+) -> list[str]:
+    """Run the cells' sweeps ``at_once`` at a time, each in its own driver process
+    (``fair.driver``) attached to one Ray cluster: ``address``, or a local one started here
+    (and shut down after). The cells share the cluster's CPUs; each keeps its own budget (CPU
+    time of its trials). ``on_progress(name, info)`` gets each running cell's ledger progress
+    plus ``cells_done``, ``cells_running`` and ``cells_left``; a driver that fails stops the
+    grid with its log's path (``DIR.log`` beside the sweep folder)."""
+    ray, _ = _import_tune()
+    started_here = not ray.is_initialized() and address is None
+    if started_here:
+        context = ray.init(
+            num_cpus=os.cpu_count() or 1,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+        address = context.address_info["address"]
+    elif address is None:
+        address = ray.get_runtime_context().gcs_address
+    pending = list(jobs)
+    running: dict[str, tuple[subprocess.Popen[bytes], IO[bytes], dict[str, Any]]] = {}
+    done: list[str] = []
+    try:
+        while pending or running:
+            while pending and len(running) < at_once:
+                name, kwargs = pending.pop(0)
+                summary_path = Path(kwargs["out"], "sweep.json")
+                if summary_path.exists() and read_json(summary_path).get("final_done"):
+                    done.append(name)
+                    if on_cell is not None:
+                        on_cell(name, read_json(summary_path))
+                    continue
+                Path(kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
+                output: IO[bytes] = open(f"{kwargs['out']}.log", "ab")  # noqa: SIM115 (closed with its driver)
+                argv = [sys.executable, "-m", "coordconv.experiments.fair.driver"]
+                argv.append(json.dumps({**kwargs, "address": address}))
+                driver = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
+                running[name] = (driver, output, kwargs)
+            for name, (process, log, kwargs) in list(running.items()):
+                if process.poll() is None:
+                    if on_progress is not None:
+                        info = ledger_progress(kwargs["out"], kwargs["budget_min"] * 60.0)
+                        on_progress(
+                            name,
+                            {
+                                **info,
+                                "cells_done": len(done),
+                                "cells_running": len(running),
+                                "cells_left": len(pending),
+                            },
+                        )
+                    continue
+                log.close()
+                del running[name]
+                if process.returncode == 130:
+                    raise KeyboardInterrupt(f"{name} was interrupted: re-run to resume")
+                if process.returncode != 0:
+                    raise RuntimeError(
+                        f"the sweep of {name} failed (exit {process.returncode}): see "
+                        f"{kwargs['out']}.log; re-run to resume the grid"
+                    )
+                done.append(name)
+                if on_cell is not None:
+                    on_cell(name, read_json(Path(kwargs["out"], "sweep.json")))
+            time.sleep(poll_s if running else 0)
+    finally:
+        for process, _, _ in running.values():  # interrupted: let each driver checkpoint
+            process.send_signal(signal.SIGINT)
+        for process, log, _ in running.values():
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+        if started_here:
+            ray.shutdown()
+    return [name for name, _ in jobs]
