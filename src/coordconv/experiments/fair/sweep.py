@@ -256,6 +256,7 @@ def _make_trainable(
                     "train_time_s": spent,
                     "busy_s": time.process_time() - started,
                     "node_id": node,
+                    "pid": os.getpid(),  # the worker process (the same one when reused)
                 }
             )
 
@@ -351,6 +352,7 @@ class _Watch:
         record = {"trial": _trial_id(trial_id), "epoch": result["epoch"]}
         record["train_time_s"] = result["train_time_s"]
         record["node_id"] = result.get("node_id")
+        record["pid"] = result.get("pid")
         with open(self.budget.out / "ledger.jsonl", "a") as ledger:
             ledger.write(json.dumps(record) + "\n")
         if self.hook is None:
@@ -545,6 +547,9 @@ def run_sweep(
                     random_state=(sampler + phase) % 2**32,
                     max_concurrent=int(ray.cluster_resources()["CPU"]),
                 ),
+                # a finished trial's worker process takes the next trial: no new process, no
+                # second `import torch` per trial (README "On a cluster": the start-up cost)
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=_phase_name(phase),
