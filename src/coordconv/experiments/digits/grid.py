@@ -80,8 +80,9 @@ def digits_grid(
         overrides["epochs"] = TUNED_EPOCHS[head]
     overrides.update(common)
     runs = {}
-    for split, kind, seed in itertools.product(
-        SPLITS, VARIANTS, seed_range(DIGITS_MODES, mode, seeds, first_seed)
+    # seed by seed: an unfinished grid holds every cell with as many seeds as it got to
+    for seed, split, kind in itertools.product(
+        seed_range(DIGITS_MODES, mode, seeds, first_seed), SPLITS, VARIANTS
     ):
         cfg = make_config(task, kind, split, seed=seed, threads=threads, **overrides)
         runs[cfg.name] = cfg
