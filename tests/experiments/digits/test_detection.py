@@ -177,3 +177,11 @@ def test_comparison_verdict_every_branch(variant, want):
     assert compare_variants(plain, variant, margin=0.1, lower_is_better=False).verdict == flipped
     with pytest.raises(ValueError, match="2 seeds"):
         compare_variants([1.0], variant, margin=0.1)
+
+
+def test_detection_loss_on_canvases_without_digits_is_the_objectness_alone():
+    task = get_task("detection", 64)
+    empty = torch.tensor([[[0.0, 0.0, -1.0]] * 3])
+    output = torch.zeros(1, 13, 4, 4)
+    loss = task.loss(output, empty)
+    assert torch.isfinite(loss) and loss == pytest.approx(math.log(2.0))  # BCE at logit 0

@@ -65,6 +65,8 @@ def _detection_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
     objectness, offsets, classes = map_targets(target, output.shape[-1], stride)
     loss = F.binary_cross_entropy_with_logits(output[:, 0], objectness)
     holds = objectness > 0
+    if not holds.any():  # canvases without digits: objectness is all there is to learn
+        return loss
     cells = output.permute(0, 2, 3, 1)[holds]  # (P, 3 + CLASSES): the cells holding a centre
     offset_loss = F.smooth_l1_loss(
         cells[:, 1:3] * stride, offsets.permute(0, 2, 3, 1)[holds] * stride
