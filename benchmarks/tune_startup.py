@@ -53,7 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False
+    )
     try:
         with tempfile.TemporaryDirectory() as storage:
             fresh = seconds_per_trial(args.trials, False, storage)

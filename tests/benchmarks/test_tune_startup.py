@@ -11,7 +11,7 @@ def test_both_settings_run_their_trials(tmp_path, load_benchmark):
     bench = load_benchmark("tune_startup")
     if ray.is_initialized():  # a local Ray of an earlier test in this process
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         for reuse in (False, True):
             assert bench.seconds_per_trial(2, reuse, str(tmp_path)) > 0

@@ -118,9 +118,7 @@ def test_cells_run_concurrently_on_the_cluster(cluster, tmp_path: Path) -> None:
     """Two cells at a time, each by its own driver process attached to the cluster: both
     finish with their own budgets, their trials spread over the nodes, progress counts cells."""
     head, _ = cluster
-    seen: list[dict] = []
-    names = run_fair(
-        tmp_path,
+    grid = dict(
         budget_min=0.05,
         ladder=(0.05,),
         ladder_cells=(),
@@ -131,8 +129,11 @@ def test_cells_run_concurrently_on_the_cluster(cluster, tmp_path: Path) -> None:
         arms=("coordconv", "mlp"),
         address=head.address,
         cells_at_once=2,
-        on_progress=lambda name, info: seen.append({"name": name, **info}),
         **TINY,
+    )
+    seen: list[dict] = []
+    names = run_fair(
+        tmp_path, on_progress=lambda name, info: seen.append({"name": name, **info}), **grid
     )
     assert names == ["regression-coordconv-uniform", "regression-mlp-uniform"]
     nodes = set()
@@ -147,19 +148,5 @@ def test_cells_run_concurrently_on_the_cluster(cluster, tmp_path: Path) -> None:
     assert all(s["spent_s"] <= s["budget_s"] + 60 for s in seen)
     # a finished grid run again starts no driver: both cells are read back as done
     done: list[str] = []
-    run_fair(
-        tmp_path,
-        budget_min=0.05,
-        ladder=(0.05,),
-        ladder_cells=(),
-        final_seeds=1,
-        max_trials=3,
-        tasks=("regression",),
-        splits=("uniform",),
-        arms=("coordconv", "mlp"),
-        address=head.address,
-        cells_at_once=2,
-        on_cell=lambda name, summary: done.append(name),
-        **TINY,
-    )
+    run_fair(tmp_path, on_cell=lambda name, summary: done.append(name), **grid)
     assert done == names

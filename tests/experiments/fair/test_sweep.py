@@ -295,5 +295,11 @@ def test_fair_report_holds_the_sweep_numbers(tmp_path):
         )
         assert f"| {cell['trials']} |" in row and f"{cell['solved']}/{len(runs)}" in row
         assert cell["verdict"] in row
+    (invocation,) = json.loads((tmp_path / "fair.json").read_text())["invocations"]
+    assert invocation["cells"] == names and invocation["cells_at_once"] == 1
+    assert 0 < invocation["trial_utilisation"] <= 1.0 and invocation["wall_s"] > 0
+    assert (
+        invocation["machine_utilisation"] is None or 0 < invocation["machine_utilisation"] <= 1.05
+    )
     with pytest.raises(ValueError, match="other settings"):
         run_fair(tmp_path, budget_min=1.0, tasks=("rendering",), splits=("quadrant",), **TINY)

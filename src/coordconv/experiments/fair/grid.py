@@ -116,7 +116,8 @@ def run_fair(
                 f"{out} holds a fair comparison made with other settings ({changed}); "
                 f"use the same ones to resume, or another --out"
             )
-    write_json(path, {"settings": settings, "address": address})
+    earlier = read_json(path).get("invocations", []) if path.exists() else []
+    write_json(path, {"settings": settings, "address": address, "invocations": earlier})
     jobs = []
     for task, arm, split in cells(tasks, splits, arms, ladder_cells):
         climbs = (task, arm, split) in ladder_cells
@@ -137,16 +138,78 @@ def run_fair(
             square=square,
         )
         jobs.append((name, kwargs))
-    if cells_at_once > 1:
-        return _concurrently(jobs, cells_at_once, address, on_cell, on_progress)
-    for name, kwargs in jobs:
-        report: Callable[[dict[str, Any]], None] | None = None
-        if on_progress is not None:
-            report = functools.partial(on_progress, name)
-        summary = run_sweep(**kwargs, on_progress=report)
+    started, busy_before = time.perf_counter(), machine_busy_s()
+    ran: list[str] = []  # cells swept (not just read back) by this invocation
+
+    def finished(name: str, summary: dict[str, Any], swept: bool) -> None:
+        if swept:
+            ran.append(name)
         if on_cell is not None:
             on_cell(name, summary)
+
+    try:
+        if cells_at_once > 1:
+            _concurrently(jobs, cells_at_once, address, finished, on_progress)
+        else:
+            for name, kwargs in jobs:
+                report: Callable[[dict[str, Any]], None] | None = None
+                if on_progress is not None:
+                    report = functools.partial(on_progress, name)
+                done_before = _is_done(kwargs["out"])
+                finished(name, run_sweep(**kwargs, on_progress=report), not done_before)
+    finally:
+        _record_invocation(path, started, busy_before, ran, jobs, cells_at_once)
     return [name for name, _ in jobs]
+
+
+def _is_done(sweep_dir: str | Path) -> bool:
+    summary = Path(sweep_dir, "sweep.json")
+    return summary.exists() and bool(read_json(summary).get("final_done"))
+
+
+def machine_busy_s() -> float | None:
+    """Core-seconds this machine has spent busy since boot (Linux ``/proc/stat``: every state
+    but idle and iowait), or None where that file is missing."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _record_invocation(
+    path: Path,
+    started: float,
+    busy_before: float | None,
+    ran: list[str],
+    jobs: list[tuple[str, dict[str, Any]]],
+    cells_at_once: int,
+) -> None:
+    """Append this invocation's wall time and utilisation to ``fair.json``: the machine's
+    (busy core-seconds of every process / cores x wall, on a machine doing nothing else the
+    cores the grid kept busy) and the trials' own (their CPU seconds, final runs not counted)."""
+    wall_s = time.perf_counter() - started
+    if not ran or wall_s <= 0:
+        return
+    cores = os.cpu_count() or 1
+    busy_now = machine_busy_s()
+    outs = {name: kwargs["out"] for name, kwargs in jobs}
+    trials_busy = sum(read_json(Path(outs[n], "sweep.json")).get("busy_s", 0.0) for n in ran)
+    record = {
+        "cells": ran,
+        "cells_at_once": cells_at_once,
+        "wall_s": wall_s,
+        "cores": cores,
+        "machine_utilisation": None
+        if busy_now is None or busy_before is None
+        else (busy_now - busy_before) / (cores * wall_s),
+        "trial_utilisation": trials_busy / (cores * wall_s),
+    }
+    saved = read_json(path)
+    saved.setdefault("invocations", []).append(record)
+    write_json(path, saved)
 
 
 def ledger_progress(out: str | Path, budget_s: float) -> dict[str, Any]:
@@ -168,20 +231,22 @@ def _concurrently(
     jobs: list[tuple[str, dict[str, Any]]],
     at_once: int,
     address: str | None,
-    on_cell: Callable[[str, dict[str, Any]], None] | None,
+    on_cell: Callable[[str, dict[str, Any], bool], None],
     on_progress: Callable[[str, dict[str, Any]], None] | None,
     poll_s: float = 2.0,
-) -> list[str]:
+) -> None:
     """Run the cells' sweeps ``at_once`` at a time, each in its own driver process
     (``fair.driver``) attached to one Ray cluster: ``address``, or a local one started here
     (and shut down after). The cells share the cluster's CPUs; each keeps its own budget (CPU
-    time of its trials). ``on_progress(name, info)`` gets each running cell's ledger progress
-    plus ``cells_done``, ``cells_running`` and ``cells_left``; a driver that fails stops the
-    grid with its log's path (``DIR.log`` beside the sweep folder)."""
+    time of its trials). ``on_cell(name, summary, swept)`` is called as each cell is done
+    (``swept``: by a driver now, not read back); ``on_progress(name, info)`` gets each running
+    cell's ledger progress plus ``cells_done``, ``cells_running`` and ``cells_left``; a driver
+    that fails stops the grid with its log's path (``DIR.log`` beside the sweep folder)."""
     ray, _ = _import_tune()
     started_here = not ray.is_initialized() and address is None
     if started_here:
         context = ray.init(
+            address="local",  # our own, whatever else runs on this machine
             num_cpus=os.cpu_count() or 1,
             include_dashboard=False,
             log_to_driver=False,
@@ -198,10 +263,9 @@ def _concurrently(
             while pending and len(running) < at_once:
                 name, kwargs = pending.pop(0)
                 summary_path = Path(kwargs["out"], "sweep.json")
-                if summary_path.exists() and read_json(summary_path).get("final_done"):
+                if _is_done(kwargs["out"]):
                     done.append(name)
-                    if on_cell is not None:
-                        on_cell(name, read_json(summary_path))
+                    on_cell(name, read_json(summary_path), False)
                     continue
                 Path(kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
                 output: IO[bytes] = open(f"{kwargs['out']}.log", "ab")  # noqa: SIM115 (closed with its driver)
@@ -233,8 +297,7 @@ def _concurrently(
                         f"{kwargs['out']}.log; re-run to resume the grid"
                     )
                 done.append(name)
-                if on_cell is not None:
-                    on_cell(name, read_json(Path(kwargs["out"], "sweep.json")))
+                on_cell(name, read_json(Path(kwargs["out"], "sweep.json")), True)
             time.sleep(poll_s if running else 0)
     finally:
         for process, _, _ in running.values():  # interrupted: let each driver checkpoint
@@ -247,4 +310,3 @@ def _concurrently(
             log.close()
         if started_here:
             ray.shutdown()
-    return [name for name, _ in jobs]

@@ -508,7 +508,8 @@ def run_sweep(
 
     if not ray.is_initialized():
         ray.init(
-            address=address,
+            # "local": a Ray of our own, even when `ray start` left one running on this machine
+            address=address or "local",
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=False,
@@ -629,6 +630,7 @@ def run_sweep(
         "wall_s": wall_s,
         "cores": cores,
         "cpu_utilisation": watch.utilisation(cores, wall_s),
+        "busy_s": sum(watch.busy.values()),  # this invocation's trials' CPU seconds
         "versions": versions(),
         "final_done": False,
     }
