@@ -185,3 +185,16 @@ def test_detection_loss_on_canvases_without_digits_is_the_objectness_alone():
     output = torch.zeros(1, 13, 4, 4)
     loss = task.loss(output, empty)
     assert torch.isfinite(loss) and loss == pytest.approx(math.log(2.0))  # BCE at logit 0
+
+
+def test_paired_comparison_by_hand():
+    # differences 1.0, 0.9, 1.1: mean 1, sd 0.1, se 0.1 / sqrt(3), 2 dof -> t 4.303
+    c = compare_variants([1.0, 2.0, 3.0], [2.0, 2.9, 4.1], margin=0.1, paired=True)
+    half = 4.303 * 0.1 / math.sqrt(3)
+    assert (c.difference, c.low, c.high) == pytest.approx((1.0, 1 - half, 1 + half))
+    assert c.verdict == "worse"  # higher error
+    # the same numbers unpaired: the seed-to-seed spread hides the shift
+    unpaired = compare_variants([1.0, 2.0, 3.0], [2.0, 2.9, 4.1], margin=0.1)
+    assert unpaired.verdict == "inconclusive"
+    with pytest.raises(ValueError, match="one value per seed"):
+        compare_variants([1.0, 2.0, 3.0], [2.0, 2.9], margin=0.1, paired=True)

@@ -31,6 +31,7 @@ from coordconv.experiments.digits.report import (
     build_digits_report,
     strays,
     summarise_digits,
+    with_class_f1,
 )
 from coordconv.experiments.digits.tuning import choose_epochs
 
@@ -210,7 +211,9 @@ def test_each_variant_trains_a_few_steps(variant, head, tmp_path):
     result = train(cfg, tmp_path)
     assert result["finished"] and result["epochs_run"] == 1
     for part in ("train", "val", "test"):
-        assert {k for k, *_ in HEAD_REPORTS[head].scores} <= set(result["final"][part])
+        assert {k for k, *_ in HEAD_REPORTS[head].scores} <= set(
+            with_class_f1(result["final"][part])
+        )
     after = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
     assert any(not after[k].equal(v) for k, v in before.items() if v.is_floating_point())
 
@@ -252,8 +255,8 @@ def test_digits_grid_and_report_hold_the_runs_numbers(tiny_digits):
         final = json.loads((out / "runs" / name / "result.json").read_text())["final"]
         cell = results["cells"][f"{cfg.split}/{cfg.kind}"]
         for key, *_ in HEAD_REPORTS[head].scores:
-            assert cell["test"][key] == [final["test"][key]]
-            assert cell["train"][key] == [final["train"][key]]
+            assert cell["test"][key] == [with_class_f1(final["test"])[key]]
+            assert cell["train"][key] == [with_class_f1(final["train"])[key]]
         assert f"{final['test']['centre_error']:.2f}" in text
         assert cell.get("comparison", {}) == {}  # one seed: no interval, no verdict
     for figure in ("digits_curves.png", "digits_error_maps.png", "digits_samples.png"):
@@ -304,6 +307,9 @@ def test_summary_compares_each_variant_with_plain_and_names_strays():
     assert verdicts["uniform/coordconv-input"] == "better"
     assert verdicts["uniform/coordconv-head"] == "equivalent within ±0.25"
     assert verdicts["uniform/coordconv-all"] == "inconclusive"  # the stray widens the interval
+    assert summary["uniform/coordconv-input"]["comparison"]["centre_error"]["seeds"] == list(
+        range(100, 106)
+    )
     c = summary["uniform/coordconv-input"]["comparison"]["centre_error"]
     assert c["difference"] == pytest.approx(0.5 - statistics.fmean(plain))
     assert summary["uniform/coordconv-all"]["strays"] == {"centre_error": [(105, 2.5)]}
@@ -352,3 +358,36 @@ def test_digits_cli_help_and_bad_options():
     assert result.exit_code == 2 and "seeds must be >= 1" in result.output
     result = runner.invoke(app, ["digits", "--head", "segmenter", "--out", "unused"])
     assert result.exit_code == 2 and "head must be one of" in result.output
+
+
+def test_class_f1_counts_a_found_digit_only_with_its_class():
+    metrics = {"f1": 0.8, "recall": 0.8, "precision": 0.8, "class_accuracy": 0.5}
+    assert with_class_f1(metrics)["class_f1"] == pytest.approx(0.4)
+    assert with_class_f1({"centre_error": 1.0}) == {"centre_error": 1.0}  # the regressor's
+
+
+def test_detector_canvas_must_tile_into_cells():
+    with pytest.raises(ValueError, match="multiple of its stride 16"):
+        make_config("detection", "plain", "uniform", canvas=40)
+    make_config("digits", "plain", "uniform", canvas=40)  # the regressor pools: any size
+
+
+def test_report_leaves_unfinished_runs_out(tiny_digits, tmp_path):
+    out, configs, _ = tiny_digits
+    name = next(iter(configs))
+    result = json.loads((out / "runs" / name / "result.json").read_text())
+    result["finished"] = False
+    partial = tmp_path / "partial"
+    for other in configs:
+        (partial / "runs" / other).mkdir(parents=True)
+        text = (
+            json.dumps(result)
+            if other == name
+            else (out / "runs" / other / "result.json").read_text()
+        )
+        (partial / "runs" / other / "result.json").write_text(text)
+    build_digits_report(partial)
+    results = json.loads((partial / "results.json").read_text())
+    cfg = configs[name]
+    assert f"{cfg.split}/{cfg.kind}" not in results["cells"]
+    assert "**Partial**: 1 more runs" in (partial / "REPORT.md").read_text()

@@ -190,29 +190,45 @@ class Comparison:
     verdict: str
 
 
-# two-sided 97.5% quantiles of Student's t for 1-30 degrees of freedom
+# 0.975 quantiles of Student's t (two-sided 95%) for 1-30 degrees of freedom
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
 _T975 += [2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086]
 _T975 += [2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 
 
 def compare_variants(
-    plain: list[float], variant: list[float], margin: float, lower_is_better: bool = True
+    plain: list[float],
+    variant: list[float],
+    margin: float,
+    lower_is_better: bool = True,
+    paired: bool = False,
 ) -> Comparison:
-    """Welch's 95% interval on ``mean(variant) - mean(plain)`` (independent seeds) and the
-    verdict: *better* / *worse* when the interval excludes 0 on that side, *equivalent within
-    ±margin* when it lies inside ``(-margin, margin)`` (the margin fixed before the runs), else
-    *inconclusive*."""
+    """The 95% interval on ``mean(variant) - mean(plain)`` and the verdict: *better* / *worse*
+    when the interval excludes 0 on that side, *equivalent within ±margin* when it lies inside
+    ``(-margin, margin)`` (the margin fixed before the runs), else *inconclusive*.
+
+    ``paired``: the i-th values of both lists come from the same seed (same initial weights,
+    batch order and canvases), and the interval is Student's on the per-seed differences
+    (``n - 1`` degrees of freedom); otherwise Welch's for independent samples."""
     if len(plain) < 2 or len(variant) < 2:
         raise ValueError("each side needs at least 2 seeds for an interval")
-    mp, mv = statistics.fmean(plain), statistics.fmean(variant)
-    vp, vv = statistics.variance(plain) / len(plain), statistics.variance(variant) / len(variant)
-    se = math.sqrt(vp + vv)
-    dof = float(len(plain) + len(variant) - 2)  # Welch-Satterthwaite, where it is defined
-    if se > 0:
-        dof = (vp + vv) ** 2 / (vp**2 / (len(plain) - 1) + vv**2 / (len(variant) - 1))
+    if paired:
+        if len(plain) != len(variant):
+            raise ValueError("a paired comparison needs one value per seed on each side")
+        differences = [v - p for p, v in zip(plain, variant, strict=True)]
+        diff = statistics.fmean(differences)
+        se = statistics.stdev(differences) / math.sqrt(len(differences))
+        dof = float(len(differences) - 1)
+    else:
+        mp, mv = statistics.fmean(plain), statistics.fmean(variant)
+        vp = statistics.variance(plain) / len(plain)
+        vv = statistics.variance(variant) / len(variant)
+        se = math.sqrt(vp + vv)
+        dof = float(len(plain) + len(variant) - 2)  # Welch-Satterthwaite, where it is defined
+        if se > 0:
+            dof = (vp + vv) ** 2 / (vp**2 / (len(plain) - 1) + vv**2 / (len(variant) - 1))
+        diff = mv - mp
     t = _T975[min(max(int(dof), 1), len(_T975)) - 1]
-    diff = mv - mp
     low, high = diff - t * se, diff + t * se
     good = high < 0 if lower_is_better else low > 0
     bad = low > 0 if lower_is_better else high < 0

@@ -36,6 +36,7 @@ from coordconv.experiments.digits.data import CLASSES
 __all__ = ["HEADS", "VARIANTS", "LocaliserConfig", "ResNetLocaliser", "build_localiser"]
 
 HEADS = {"digits": "regressor", "detection": "detector"}  # task -> the head that solves it
+STRIDE = 16  # canvas pixels per cell of the last map (stem and three stages halve it)
 
 # Variant -> the `include` passed to convert(); "plain" is not converted.
 VARIANTS: dict[str, str | None] = {
@@ -149,6 +150,11 @@ class LocaliserConfig:
             )
         if self.width < 1:
             raise ValueError(f"width must be >= 1, got {self.width}")
+        if self.task == "detection" and self.canvas % STRIDE:
+            raise ValueError(
+                f"the detector's canvas must be a multiple of its stride {STRIDE}, got "
+                f"{self.canvas}: its cells must tile the canvas"
+            )
 
 
 def build_localiser_model(cfg: LocaliserConfig) -> nn.Module:

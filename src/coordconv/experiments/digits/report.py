@@ -51,18 +51,25 @@ RATE_MARGIN = 0.03  # share within 2 px (regressor) / F1 at 2 px (detector): 3 p
 
 MAP_BIN = 8  # px: the error maps average centres over MAP_BIN x MAP_BIN cells
 STRAY_Z = 3.0  # a seed strays when its robust z-score (median, 1.4826 MAD) exceeds this ...
-STRAY_FLOOR = {"centre_error": CENTRE_MARGIN, "class_accuracy": 0.05}  # ... and by this much
+STRAY_FLOOR = {  # ... and lies this far from its cell's median (per score)
+    "centre_error": CENTRE_MARGIN,
+    "class_accuracy": 0.05,
+    "f1": RATE_MARGIN,
+    "within_2px": RATE_MARGIN,
+}
 
 
 @dataclass(frozen=True)
 class HeadReport:
     """What a head's report shows: its task, title, table scores ``(key, label, format, lower
-    is better)`` and the compared scores ``(key, margin, lower is better)``."""
+    is better)``, the compared scores ``(key, margin, lower is better)`` and the scores whose
+    straying seeds are named."""
 
     task: str
     title: str
     scores: tuple[tuple[str, str, str, bool], ...]
     compared: tuple[tuple[str, float, bool], ...]
+    watched: tuple[str, ...]
 
 
 HEAD_REPORTS = {
@@ -77,6 +84,7 @@ HEAD_REPORTS = {
             ("class_accuracy", "class accuracy", "{:.1%}", False),
         ),
         (("centre_error", CENTRE_MARGIN, True), ("within_2px", RATE_MARGIN, False)),
+        ("centre_error", "within_2px", "class_accuracy"),
     ),
     "detector": HeadReport(
         "detection",
@@ -86,9 +94,11 @@ HEAD_REPORTS = {
             ("recall", "recall", "{:.1%}", False),
             ("precision", "precision", "{:.1%}", False),
             ("centre_error", "centre error (px)", "{:.2f}", True),
-            ("class_accuracy", "class accuracy", "{:.1%}", False),
+            ("class_accuracy", "class accuracy (found)", "{:.1%}", False),
+            ("class_f1", "F1 with class", "{:.1%}", False),
         ),
         (("centre_error", CENTRE_MARGIN, True), ("f1", RATE_MARGIN, False)),
+        ("centre_error", "f1", "class_accuracy"),
     ),
 }
 
@@ -98,6 +108,18 @@ def is_digits_folder(out: str | Path) -> bool:
     dispatches on)."""
     first = next(iter(sorted(Path(out, "runs").glob("*/result.json"))), None)
     return first is not None and first.parent.name.split("-")[0] in HEADS
+
+
+def with_class_f1(metrics: dict[str, float]) -> dict[str, float]:
+    """A detector's metrics plus ``class_f1``: F1 of the digits found within 2 px *with the
+    right class` (its recall ``correct / digits = recall x class_accuracy``, its precision
+    ``correct / predictions = precision x class_accuracy``); other metrics pass through."""
+    if "f1" not in metrics:
+        return metrics
+    recall = metrics["recall"] * metrics["class_accuracy"]
+    precision = metrics["precision"] * metrics["class_accuracy"]
+    f1 = 2 * recall * precision / (recall + precision) if recall + precision > 0 else 0.0
+    return {**metrics, "class_f1": f1}
 
 
 def _by_cell(runs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -131,22 +153,23 @@ def summarise_digits(runs: list[dict[str, Any]], head: str = "regressor") -> dic
     summary: dict[str, Any] = {}
     for (split, kind), group in sorted(_by_cell(runs).items()):
         seeds = [r["config"]["seed"] for r in group]
-        test = {k: [r["final"]["test"][k] for r in group] for k, *_ in spec.scores}
+        finals = [{p: with_class_f1(r["final"][p]) for p in ("train", "test")} for r in group]
+        test = {k: [f["test"][k] for f in finals] for k, *_ in spec.scores}
         summary[f"{split}/{kind}"] = {
             "split": split,
             "variant": kind,
             "seeds": seeds,
             "finished": all(r.get("finished") for r in group),
             "test": test,
-            "train": {k: [r["final"]["train"][k] for r in group] for k, *_ in spec.scores},
+            "train": {k: [f["train"][k] for f in finals] for k, *_ in spec.scores},
             "val_centre_error": [r["final"]["val"]["centre_error"] for r in group],
             "params": group[0]["params"],
             "train_time_s": [r["wall_time_s"] for r in group],
             "epochs_run": [r["epochs_run"] for r in group],
             "strays": {
-                key: strays(seeds, test[key], floor)
-                for key, floor in STRAY_FLOOR.items()
-                if strays(seeds, test[key], floor)
+                key: found
+                for key in spec.watched
+                if (found := strays(seeds, test[key], STRAY_FLOOR[key]))
             },
         }
     for split in SPLITS:
@@ -156,15 +179,23 @@ def summarise_digits(runs: list[dict[str, Any]], head: str = "regressor") -> dic
             if entry is None or plain is None or kind == "plain":
                 continue
             entry["comparison"] = {}
+            # paired by seed: a seed's variant starts from that seed's plain weights (convert),
+            # with the same batch order and canvases
+            common = sorted(set(plain["seeds"]) & set(entry["seeds"]))
+            if len(common) < 2:
+                continue
             for key, margin, lower in spec.compared:
-                if min(len(plain["test"][key]), len(entry["test"][key])) < 2:
-                    continue
-                c = compare_variants(plain["test"][key], entry["test"][key], margin, lower)
+                a, b = (
+                    [dict(zip(e["seeds"], e["test"][key], strict=True))[s] for s in common]
+                    for e in (plain, entry)
+                )
+                c = compare_variants(a, b, margin, lower, paired=True)
                 entry["comparison"][key] = {
                     "difference": c.difference,
                     "low": c.low,
                     "high": c.high,
                     "margin": margin,
+                    "seeds": common,
                     "verdict": c.verdict,
                 }
     return summary
@@ -290,7 +321,8 @@ def _error_maps(
     """Mean test centre error per position of the true centre (test canvases only), averaged
     over seeds; one row per split, one column per variant. False (nothing drawn) without
     examples.npz."""
-    edges = np.arange(DIGIT / 2 - 0.5, canvas - DIGIT / 2 + MAP_BIN, MAP_BIN)
+    # bins on multiples of MAP_BIN: the quadrant border (canvas / 2) is an edge
+    edges = np.arange(0, canvas - DIGIT // 2 + 1, MAP_BIN, dtype=float)
     maps: dict[tuple[str, str], np.ndarray] = {}
     for split in SPLITS:
         for kind in VARIANTS:
@@ -324,7 +356,13 @@ def _error_maps(
         ax.set_xlabel("centre x", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel("centre y", fontsize=8)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="mean test centre error (px)")
+    label = "mean test centre error (px)"
+    if any(
+        kind == "detection"
+        for kind, *_ in (cell_of(r["config"]) for g in cells.values() for r in g)
+    ):
+        label += f"; a missed digit counts {LOOSE:g}"
+    fig.colorbar(image, ax=axes, shrink=0.8, label=label)
     _save(fig, path)
     return True
 
@@ -348,6 +386,34 @@ def _samples(split_seed: int, canvas: int, max_digits: int, path: Path) -> None:
             ax.axis("off")
     fig.tight_layout()
     _save(fig, path)
+
+
+_SHARED_CAVEATS = [
+    "One draw of the canvases (split seed 0) for every run: the intervals say how much training "
+    "randomness moves the numbers, not how much another draw of digits and positions would.",
+    "scikit-learn's digits are split into the fit / validation / test pools by image, not by "
+    "writer: a writer's hand can appear on both sides.",
+    "The epochs were chosen on validation with one tuning seed, for plain and all-CoordConv "
+    "alike (`digits.grid.TUNED_EPOCHS`); where the rule fell back to its longest count the "
+    "curves were still falling, and every variant got the same budget.",
+]
+_CAVEATS = {
+    "regressor": [
+        "Global average pooling after a zero-padded ResNet: the plain net can read absolute "
+        "position from the borders (Islam et al. 2020; Kayhan & van Gemert 2020).",
+    ],
+    "detector": [
+        "The quadrant split is tilted against CoordConv here: every training canvas marks the "
+        "four test cells of the stride-16 map empty, a rule coordinate channels can encode "
+        "directly, while a plain fully convolutional head fires wherever the features look like "
+        "a digit.",
+        "The band validation part extrapolates in position, but its centres fall in map cells "
+        "that training fills too (the test's cells never are): for the detector it asks for "
+        "unseen sub-cell offsets, a milder extrapolation than the test's.",
+        "One operating point (objectness above 0.5, one cell per digit, no Gaussian spread or "
+        "average precision): variants calibrated differently are compared at that point only.",
+    ],
+}
 
 
 def head_of(runs: list[dict[str, Any]]) -> str:
@@ -376,7 +442,9 @@ _INTRO = {
 def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     """Write ``out/REPORT.md``, ``out/results.json`` and figures from ``out/runs``."""
     out = Path(out)
-    runs = [r for r in load_runs(out / "runs") if cell_of(r["config"])[0] in HEADS]
+    loaded = [r for r in load_runs(out / "runs") if cell_of(r["config"])[0] in HEADS]
+    runs = [r for r in loaded if r.get("finished")]
+    running = len(loaded) - len(runs)
     if not runs:
         raise FileNotFoundError(f"no digits runs under {out / 'runs'}: run `coordconv digits`")
     head = head_of(runs)
@@ -404,6 +472,8 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         )
     }
     seeds = sorted({r["config"]["seed"] for r in runs})
+    per_cell = sorted({len(e["seeds"]) for e in summary.values()})
+    counts = f"{per_cell[0]}" if len(per_cell) == 1 else f"{per_cell[0]}-{per_cell[-1]}"
     md = [
         f"# Digits on a canvas: {spec.title}",
         "",
@@ -418,17 +488,29 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         "",
         f"One recipe for every variant (`digits.DIGITS_RECIPE`, its epochs chosen on validation "
         f"by the tuning in `digits.grid.TUNED_EPOCHS`): {settings}, model width "
-        f"{first['model']['width']}, {len(runs)} runs, {len(seeds)} seeds per cell ({seeds[0]}-"
-        f"{seeds[-1]}). Test numbers are mean ± std over seeds; nothing was chosen on them.",
+        f"{first['model']['width']}, {len(runs)} finished runs, {counts} seeds per cell "
+        f"(seeds {seeds[0]}-{seeds[-1]}). Test numbers are mean ± std over seeds; nothing was "
+        "chosen on them.",
         "",
     ]
+    if running:
+        md += [
+            f"**Partial**: {running} more runs of this grid are unfinished and not counted here; "
+            "the numbers change as they land.",
+            "",
+        ]
     md += [*_verdict_lines(summary, spec), ""]
     md += [
-        "Verdict vs plain, per score: the mean difference (variant - plain) over independent "
-        "seeds with its 95% Welch interval; *better* / *worse* when the interval excludes 0 on "
-        "that side, *equivalent within ±margin* when it lies inside the margin (fixed before "
-        f"the runs: {CENTRE_MARGIN:g} px of centre error, {RATE_MARGIN:.0%} of the rate), "
-        "otherwise *inconclusive* (too few seeds to tell).",
+        "Verdict vs plain, per score: the mean difference (variant - plain) over the seeds both "
+        "have, with its 95% interval, paired by seed (a seed's CoordConv variant starts from that "
+        "seed's plain weights, `convert()` adding zero coordinate weights, and sees the same "
+        "canvases in the same order: Student's t on the per-seed differences); *better* / *worse* "
+        "when the interval excludes 0 on that side, *equivalent within ±margin* when it lies "
+        f"inside the margin (fixed before the runs: {CENTRE_MARGIN:g} px of centre error, "
+        f"{RATE_MARGIN:.0%} of the rate), otherwise *inconclusive* (too few seeds to tell). The "
+        "intervals cover training randomness on one draw of the canvases, and the comparisons "
+        "(3 variants x 2 splits x 2 scores) are not corrected for multiplicity: read a lone "
+        "*better* or *worse* at the edge of its interval with care.",
         "",
     ]
     for split in SPLITS:
@@ -436,9 +518,10 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     md += [
         "## Seeds that stray",
         "",
-        f"A seed whose test centre error or class accuracy lies more than {STRAY_Z:g} robust "
-        "standard deviations (1.4826 x MAD) from its cell's median, and more than "
-        f"{STRAY_FLOOR['centre_error']:g} px / {STRAY_FLOOR['class_accuracy']:.0%} away:",
+        f"A seed whose test {', '.join(spec.watched)} lies more than {STRAY_Z:g} robust "
+        "standard deviations (1.4826 x MAD) from its cell's median, and farther than "
+        + ", ".join(f"{STRAY_FLOOR[k]:g} ({k})" for k in spec.watched)
+        + ":",
         "",
         *_stray_lines(summary),
         "",
@@ -452,14 +535,17 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     if maps or (out / "digits_error_maps.png").exists():
         md += [
             f"Mean centre error per {MAP_BIN}x{MAP_BIN} px cell of the true centre, over the test "
-            "canvases of all seeds, drawn from the runs' examples.npz (not committed: a rebuild "
-            "without them keeps the figure as drawn).",
+            "canvases of all seeds (for the detector per digit, a missed one counting "
+            f"{LOOSE:g} px), drawn from the runs' examples.npz (not committed: a rebuild without "
+            "them keeps the figure as drawn).",
             "",
             "![error maps](digits_error_maps.png)",
         ]
     else:
         md.append("(error maps need the runs' examples.npz, which this folder does not hold)")
     env = runs[0]["versions"]
+    md += ["", "## How far to trust it", ""]
+    md += [f"- {line}" for line in (*_CAVEATS[head], *_SHARED_CAVEATS)]
     md += [
         "",
         "## Environment",

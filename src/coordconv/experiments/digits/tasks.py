@@ -16,6 +16,7 @@ from coordconv.experiments.digits.detection import (
     map_targets,
     summarise_counts,
 )
+from coordconv.experiments.digits.localiser import STRIDE
 
 __all__ = ["DETECTION_TASK", "DIGITS_TASK"]
 
@@ -53,15 +54,10 @@ DIGITS_TASK = TaskSpec(
 )
 
 
-def _stride(spec: TaskSpec, output: Tensor) -> int:
-    """Canvas pixels per cell of a detector's ``(N, 3 + CLASSES, S, S)`` output map."""
-    return spec.canvas // output.shape[-1]
-
-
 def _detection_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
     """Objectness BCE on every cell, and on the cells holding a centre the offset's smooth-L1 (in
     pixels, weighted as the localiser's centre) and the class CE. ``target``: ``(N, K, 3)``."""
-    stride = _stride(spec, output)
+    stride = STRIDE
     objectness, offsets, classes = map_targets(target, output.shape[-1], stride)
     loss = F.binary_cross_entropy_with_logits(output[:, 0], objectness)
     holds = objectness > 0
@@ -76,7 +72,7 @@ def _detection_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
 
 def _detection_scores(spec: TaskSpec, output: Tensor, target: Tensor) -> dict[str, Tensor]:
     """Per canvas, the decoded detections' tallies against its digits (``canvas_counts``)."""
-    stride = _stride(spec, output)
+    stride = STRIDE
     each = []
     for out, slots in zip(output.float(), target, strict=True):
         centres, _, cells = decode_centres(out[0], out[1:3], stride)
