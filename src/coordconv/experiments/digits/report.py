@@ -261,7 +261,7 @@ def _stray_lines(summary: dict[str, Any]) -> list[str]:
                     f"- {name} seed {seed}: test {key} {value:.3g} (the cell's median "
                     f"{median:.3g}); kept in the means above"
                 )
-    return lines or ["- none (no seed's test centre error or class accuracy strays from its cell)"]
+    return lines or ["- none"]
 
 
 def _plt() -> Any:
