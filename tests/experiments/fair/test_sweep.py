@@ -298,6 +298,15 @@ def test_fair_report_holds_the_sweep_numbers(tmp_path):
     (invocation,) = json.loads((tmp_path / "fair.json").read_text())["invocations"]
     assert invocation["cells"] == names and invocation["cells_at_once"] == 1
     assert 0 < invocation["trial_utilisation"] <= 1.0 and invocation["wall_s"] > 0
+    finals_cpu_s = sum(
+        json.loads(p.read_text())["cpu_time_s"]
+        for p in tmp_path.glob("sweeps/*/final/*/runs/*/result.json")
+    )
+    assert finals_cpu_s > 0
+    assert invocation["work_utilisation"] == pytest.approx(
+        invocation["trial_utilisation"]
+        + finals_cpu_s / (invocation["cores"] * invocation["wall_s"])
+    )
     assert (
         invocation["machine_utilisation"] is None or 0 < invocation["machine_utilisation"] <= 1.05
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
@@ -120,10 +122,27 @@ def run_grid(
     # spawn, not fork: a child forked after torch's OpenMP threads started can hang in its first
     # parallel op, and a fresh process starts its threads after train() sets flush_denormal
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
     ) as pool:
         _drain(pool, todo, configs, out, done, on_done)
     return todo
+
+
+def exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Make this worker process end when ``parent`` does: a pool's workers outlive a parent
+    killed by a signal it cannot catch (``kill``, the OOM killer) and would go on training
+    unseen, using the cores and writing into the runs. A daemon thread checks every
+    ``every_s`` seconds; a run cut short this way resumes from its last epoch."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _drain(

@@ -187,9 +187,10 @@ def _record_invocation(
     jobs: list[tuple[str, dict[str, Any]]],
     cells_at_once: int,
 ) -> None:
-    """Append this invocation's wall time and utilisation to ``fair.json``: the machine's
-    (busy core-seconds of every process / cores x wall, on a machine doing nothing else the
-    cores the grid kept busy) and the trials' own (their CPU seconds, final runs not counted)."""
+    """Append this invocation's wall time and utilisation to ``fair.json``, each a share of
+    cores x wall: the machine's (busy core-seconds of every process: on a machine doing nothing
+    else, the cores the grid kept busy), the work's (the CPU seconds of the trials and of the
+    final runs of the cells it ran: what the grid is for) and the trials' own."""
     wall_s = time.perf_counter() - started
     if not ran or wall_s <= 0:
         return
@@ -197,6 +198,11 @@ def _record_invocation(
     busy_now = machine_busy_s()
     outs = {name: kwargs["out"] for name, kwargs in jobs}
     trials_busy = sum(read_json(Path(outs[n], "sweep.json")).get("busy_s", 0.0) for n in ran)
+    finals_busy = sum(
+        read_json(path).get("cpu_time_s", 0.0)
+        for n in ran
+        for path in Path(outs[n], "final").glob("*/runs/*/result.json")
+    )
     record = {
         "cells": ran,
         "cells_at_once": cells_at_once,
@@ -205,6 +211,7 @@ def _record_invocation(
         "machine_utilisation": None
         if busy_now is None or busy_before is None
         else (busy_now - busy_before) / (cores * wall_s),
+        "work_utilisation": (trials_busy + finals_busy) / (cores * wall_s),
         "trial_utilisation": trials_busy / (cores * wall_s),
     }
     saved = read_json(path)
