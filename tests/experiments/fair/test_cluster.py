@@ -132,9 +132,10 @@ def test_cells_run_concurrently_on_the_cluster(cluster, tmp_path: Path) -> None:
         **TINY,
     )
     seen: list[dict] = []
-    names = run_fair(
-        tmp_path, on_progress=lambda name, info: seen.append({"name": name, **info}), **grid
-    )
+    with pytest.warns(UserWarning, match="fewer than 2 trials running at a time"):
+        names = run_fair(
+            tmp_path, on_progress=lambda name, info: seen.append({"name": name, **info}), **grid
+        )
     assert names == ["regression-coordconv-uniform", "regression-mlp-uniform"]
     nodes = set()
     for name in names:

@@ -312,3 +312,19 @@ def test_fair_report_holds_the_sweep_numbers(tmp_path):
     )
     with pytest.raises(ValueError, match="other settings"):
         run_fair(tmp_path, budget_min=1.0, tasks=("rendering",), splits=("quadrant",), **TINY)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "at_once", "crowded"), [(2, 2, True), (4, 2, False), (2, 1, False)]
+)
+def test_cells_at_once_warn_when_a_cell_gets_under_two_cpus(cpus, at_once, crowded) -> None:
+    import warnings
+
+    from coordconv.experiments.fair.grid import _warn_if_crowded
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _warn_if_crowded(cpus, at_once)
+    assert bool(caught) == crowded
+    if crowded:
+        assert "--cells-at-once 1" in str(caught[0].message)

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -234,6 +235,27 @@ def ledger_progress(out: str | Path, budget_s: float) -> dict[str, Any]:
     return {"trials": len(spent), "spent_s": sum(spent.values()), "budget_s": budget_s}
 
 
+# ASHA compares a trial at a rung with the trials that reached it before; a cell running fewer
+# trials at a time lets its first trials run unchallenged to the longest schedule.
+MIN_TRIALS_AT_ONCE = 2
+
+
+def _warn_if_crowded(cpus: int, at_once: int) -> None:
+    """Warn when ``at_once`` cells would share ``cpus`` CPUs with fewer than
+    :data:`MIN_TRIALS_AT_ONCE` each: each cell's search then differs from a cell swept alone
+    (measured here, 2 cells on 2 CPUs: the conv regression cell ran 1 trial of 300 epochs
+    where alone it ran 12 trials; benchmarks/results-fair-utilisation.md)."""
+    if at_once > 1 and cpus < MIN_TRIALS_AT_ONCE * at_once:
+        warnings.warn(
+            f"{at_once} cells at once on {cpus} CPUs leave a cell fewer than "
+            f"{MIN_TRIALS_AT_ONCE} trials running at a time, so ASHA cannot cut its first "
+            f"trials and its search differs from a cell swept alone; use --cells-at-once "
+            f"{max(1, cpus // MIN_TRIALS_AT_ONCE)} here, or a cluster with at least "
+            f"{MIN_TRIALS_AT_ONCE * at_once} CPUs",
+            stacklevel=3,
+        )
+
+
 def _concurrently(
     jobs: list[tuple[str, dict[str, Any]]],
     at_once: int,
@@ -262,6 +284,10 @@ def _concurrently(
         address = context.address_info["address"]
     elif address is None:
         address = ray.get_runtime_context().gcs_address
+    elif not ray.is_initialized():  # attach, to count the cluster's CPUs; detach at the end
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        started_here = True
+    _warn_if_crowded(int(ray.cluster_resources().get("CPU", 0)), at_once)
     pending = list(jobs)
     running: dict[str, tuple[subprocess.Popen[bytes], IO[bytes], dict[str, Any]]] = {}
     done: list[str] = []
