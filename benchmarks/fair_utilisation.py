@@ -2,7 +2,8 @@
 short budget) swept one cell at a time and ``--cells-at-once`` at a time, each into its own
 folder; prints each invocation's wall time and utilisation from ``fair.json`` (the machine's,
 busy core-seconds of every process over cores x wall; the work's, the CPU seconds of the trials
-and final runs over the same; the trials' own), and the core-seconds by kind of process. Run it on a machine doing nothing else.
+and final runs over the same; the trials' own), and the core-seconds by kind of process. Run it
+on a machine doing nothing else.
 
     python benchmarks/fair_utilisation.py --budget-min 1 --cells-at-once 1 2
 
@@ -30,7 +31,7 @@ from coordconv.experiments.fair.grid import run_fair
 
 def _kind(pid: str) -> str:
     """What a process is, from its command line: a Ray worker by the task it runs now
-    (``ray::ImplicitFunc.train`` is a trial, ``ray::_final_run`` a final run, ``ray::IDLE``
+    (``ray::ImplicitFunc.train`` is a trial, ``ray::_final_task`` a final run, ``ray::IDLE``
     waiting), Ray's own services by name, a cell driver, or anything else."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

@@ -57,25 +57,23 @@ DIGITS_TASK = TaskSpec(
 def _detection_loss(spec: TaskSpec, output: Tensor, target: Tensor) -> Tensor:
     """Objectness BCE on every cell, and on the cells holding a centre the offset's smooth-L1 (in
     pixels, weighted as the localiser's centre) and the class CE. ``target``: ``(N, K, 3)``."""
-    stride = STRIDE
-    objectness, offsets, classes = map_targets(target, output.shape[-1], stride)
+    objectness, offsets, classes = map_targets(target, output.shape[-1], STRIDE)
     loss = F.binary_cross_entropy_with_logits(output[:, 0], objectness)
     holds = objectness > 0
     if not holds.any():  # canvases without digits: objectness is all there is to learn
         return loss
     cells = output.permute(0, 2, 3, 1)[holds]  # (P, 3 + CLASSES): the cells holding a centre
     offset_loss = F.smooth_l1_loss(
-        cells[:, 1:3] * stride, offsets.permute(0, 2, 3, 1)[holds] * stride
+        cells[:, 1:3] * STRIDE, offsets.permute(0, 2, 3, 1)[holds] * STRIDE
     )
     return loss + CENTRE_WEIGHT * offset_loss + F.cross_entropy(cells[:, 3:], classes[holds])
 
 
 def _detection_scores(spec: TaskSpec, output: Tensor, target: Tensor) -> dict[str, Tensor]:
     """Per canvas, the decoded detections' tallies against its digits (``canvas_counts``)."""
-    stride = STRIDE
     each = []
     for out, slots in zip(output.float(), target, strict=True):
-        centres, _, cells = decode_centres(out[0], out[1:3], stride)
+        centres, _, cells = decode_centres(out[0], out[1:3], STRIDE)
         classes = out[3:].flatten(1)[:, cells].argmax(dim=0)
         present = slots[:, 2] >= 0
         each.append(

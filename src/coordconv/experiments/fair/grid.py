@@ -191,7 +191,8 @@ def _record_invocation(
     """Append this invocation's wall time and utilisation to ``fair.json``, each a share of
     cores x wall: the machine's (busy core-seconds of every process: on a machine doing nothing
     else, the cores the grid kept busy), the work's (the CPU seconds of the trials and of the
-    final runs of the cells it ran: what the grid is for) and the trials' own."""
+    final runs of the cells it ran: what the grid is for; for a cell resumed here, its final
+    runs' earlier seconds count too, so it reads high) and the trials' own."""
     wall_s = time.perf_counter() - started
     if not ran or wall_s <= 0:
         return
