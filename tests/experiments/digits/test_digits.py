@@ -2,10 +2,12 @@
 (built with convert(), trained a few steps), the task's scores, the grid and its report."""
 
 import json
+import shutil
 import statistics
 import sys
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -270,6 +272,33 @@ def test_report_cli_rebuilds_a_digits_folder(tiny_digits):
     assert result.exit_code == 0, result.output
     title = {"regressor": "ResNet-style localiser", "detector": "help a detector"}[head]
     assert title in (out / "REPORT.md").read_text()
+
+
+def test_error_maps_are_redrawn_from_kept_per_run_maps_without_examples(tiny_digits, tmp_path):
+    out, configs, _ = tiny_digits
+    build_digits_report(out)  # keeps each run's error_map.json beside its examples.npz
+    copy = tmp_path / "clone"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("examples.npz", "*.png"))
+    build_digits_report(copy)
+    assert (copy / "digits_error_maps.png").stat().st_size > 0
+    assert "of all seeds, from each run" in (copy / "REPORT.md").read_text()
+    for name in configs:
+        kept = json.loads((copy / "runs" / name / "error_map.json").read_text())
+        ex = np.load(out / "runs" / name / "examples.npz")
+        test = ex["is_test"]
+        digits = ex["centres"][test].reshape(-1, 2) if "slot_error" in ex else ex["centre"][test]
+        errors = ex["slot_error"][test] if "slot_error" in ex else ex["centre_error"][test]
+        shown = ~np.isnan(errors.reshape(-1))
+        assert np.sum(kept["count"]) == len(digits[shown])
+        assert np.sum(kept["total"]) == pytest.approx(float(np.nansum(errors)), rel=1e-5)
+    name, cfg = next(iter(configs.items()))  # a second seed that kept neither file
+    result = json.loads((copy / "runs" / name / "result.json").read_text())
+    result["config"]["seed"] += 1
+    extra = copy / "runs" / f"{name}-copy"
+    extra.mkdir()
+    (extra / "result.json").write_text(json.dumps(result))
+    build_digits_report(copy)
+    assert f"{cfg.split}/{cfg.kind} 1 of 2" in (copy / "REPORT.md").read_text()
 
 
 def _fake_runs(test_errors: dict[str, list[float]]) -> list[dict]:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from coordconv.experiments.core.config import flat_settings
-from coordconv.experiments.core.io import read_json
+from coordconv.experiments.core.io import read_json, write_json
 from coordconv.experiments.core.report import (
     cell_of,
     load_runs,
@@ -315,28 +315,50 @@ def _positions(ex: Any) -> tuple[np.ndarray, np.ndarray]:
     return ex["centre"][test], ex["centre_error"][test]
 
 
+def _run_error_map(run: dict[str, Any], edges: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """One run's test centre errors summed, and its test digits counted, per map cell (rows y,
+    columns x): from its examples.npz, kept beside it as ``error_map.json`` (a few hundred bytes,
+    committed) so that a rebuild where the npz is absent (a clean clone) still draws the run;
+    None when neither exists."""
+    run_dir = Path(run["dir"])
+    npz, kept = run_dir / "examples.npz", run_dir / "error_map.json"
+    if npz.exists():
+        centres, errors = _positions(np.load(npz))
+        x, y = centres[:, 0], centres[:, 1]
+        total = np.histogram2d(y, x, bins=[edges, edges], weights=errors)[0]
+        count = np.histogram2d(y, x, bins=[edges, edges])[0]
+        write_json(
+            kept, {"edges": edges.tolist(), "total": total.tolist(), "count": count.tolist()}
+        )
+        return total, count
+    if kept.exists():
+        data = read_json(kept)
+        if data["edges"] == edges.tolist():
+            return np.asarray(data["total"]), np.asarray(data["count"])
+    return None
+
+
 def _error_maps(
     cells: dict[tuple[str, str], list[dict[str, Any]]], canvas: int, path: Path
-) -> bool:
+) -> dict[tuple[str, str], tuple[int, int]]:
     """Mean test centre error per position of the true centre (test canvases only), averaged
-    over seeds; one row per split, one column per variant. False (nothing drawn) without
-    examples.npz."""
+    over the seeds whose per-position errors exist (:func:`_run_error_map`); one row per split,
+    one column per variant. Returns cell -> (seeds drawn, seeds run); empty (nothing drawn)
+    when a cell has no seed to draw."""
     # bins on multiples of MAP_BIN: the quadrant border (canvas / 2) is an edge
     edges = np.arange(0, canvas - DIGIT // 2 + 1, MAP_BIN, dtype=float)
     maps: dict[tuple[str, str], np.ndarray] = {}
+    drawn: dict[tuple[str, str], tuple[int, int]] = {}
     for split in SPLITS:
         for kind in VARIANTS:
             group = cells.get((split, kind), [])
-            files = [Path(r["dir"], "examples.npz") for r in group]
-            if not group or not all(f.exists() for f in files):
-                return False
-            total, count = 0.0, 0.0
-            for f in files:
-                centres, errors = _positions(np.load(f))
-                x, y = centres[:, 0], centres[:, 1]
-                total += np.histogram2d(y, x, bins=[edges, edges], weights=errors)[0]
-                count += np.histogram2d(y, x, bins=[edges, edges])[0]
+            found = [m for m in (_run_error_map(r, edges) for r in group) if m is not None]
+            if not found:
+                return {}
+            total = sum(t for t, _ in found)
+            count = sum(c for _, c in found)
             maps[split, kind] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+            drawn[split, kind] = (len(found), len(group))
     plt = _plt()
     top = max(float(np.nanmax(m)) for m in maps.values())
     fig, axes = plt.subplots(len(SPLITS), len(VARIANTS), figsize=(13, 6.6))
@@ -364,7 +386,20 @@ def _error_maps(
         label += f"; a missed digit counts {LOOSE:g}"
     fig.colorbar(image, ax=axes, shrink=0.8, label=label)
     _save(fig, path)
-    return True
+    return drawn
+
+
+def _seeds_drawn(drawn: dict[tuple[str, str], tuple[int, int]]) -> str:
+    """Which seeds an error-map figure averages, in words."""
+    if not drawn:
+        return "the seeds present when the figure was drawn (a later rebuild found a cell without any)"
+    if all(n == of for n, of in drawn.values()):
+        return "all seeds"
+    shares = ", ".join(f"{split}/{kind} {n} of {of}" for (split, kind), (n, of) in drawn.items())
+    return (
+        f"the seeds whose per-position errors were kept ({shares}; the others' "
+        "examples.npz were not kept)"
+    )
 
 
 def _samples(split_seed: int, canvas: int, max_digits: int, path: Path) -> None:
@@ -535,14 +570,16 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     if maps or (out / "digits_error_maps.png").exists():
         md += [
             f"Mean centre error per {MAP_BIN}x{MAP_BIN} px cell of the true centre, over the test "
-            "canvases of all seeds (for the detector per digit, a missed one counting "
-            f"{LOOSE:g} px), drawn from the runs' examples.npz (not committed: a rebuild without "
-            "them keeps the figure as drawn).",
+            f"canvases (for the detector per digit, a missed one counting {LOOSE:g} px) of "
+            f"{_seeds_drawn(maps)}, from each run's examples.npz, kept as its error_map.json.",
             "",
             "![error maps](digits_error_maps.png)",
         ]
     else:
-        md.append("(error maps need the runs' examples.npz, which this folder does not hold)")
+        md.append(
+            "(error maps need the runs' examples.npz or error_map.json, which this folder "
+            "does not hold)"
+        )
     env = runs[0]["versions"]
     md += ["", "## How far to trust it", ""]
     md += [f"- {line}" for line in (*_CAVEATS[head], *_SHARED_CAVEATS)]
