@@ -392,7 +392,9 @@ def _error_maps(
 def _seeds_drawn(drawn: dict[tuple[str, str], tuple[int, int]]) -> str:
     """Which seeds an error-map figure averages, in words."""
     if not drawn:
-        return "the seeds present when the figure was drawn (a later rebuild found a cell without any)"
+        return (
+            "the seeds present when the figure was drawn (a later rebuild found a cell without any)"
+        )
     if all(n == of for n, of in drawn.values()):
         return "all seeds"
     shares = ", ".join(f"{split}/{kind} {n} of {of}" for (split, kind), (n, of) in drawn.items())
