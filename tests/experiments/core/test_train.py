@@ -38,6 +38,8 @@ def test_every_task_and_model_runs(tmp_path, task, model):
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["finished"] and saved["epochs_run"] == 2
     assert set(saved) >= {"config", "versions", "params", "wall_time_s", "history", "final"}
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert saved["versions"]["cpu"].endswith(f"({capability})")  # budgets differ by CPU
     assert [h["epoch"] for h in saved["history"]] == [1, 2]
     assert all(h["seconds"] > 0 and h["cpu_seconds"] > 0 for h in saved["history"])
     metrics = {

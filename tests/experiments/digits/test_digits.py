@@ -30,6 +30,7 @@ from coordconv.experiments.digits.grid import TUNING_EPOCHS, digits_grid, task_o
 from coordconv.experiments.digits.localiser import VARIANTS, ResNetLocaliser, build_localiser
 from coordconv.experiments.digits.report import (
     HEAD_REPORTS,
+    _machine_lines,
     build_digits_report,
     strays,
     summarise_digits,
@@ -314,6 +315,16 @@ def _fake_runs(test_errors: dict[str, list[float]]) -> list[dict]:
                  "wall_time_s": 1.0, "epochs_run": 1}
             )  # fmt: skip
     return runs
+
+
+def test_machine_lines_name_each_cpu_only_when_runs_mix_them():
+    def run(cpu, speed):
+        return {"versions": {"cpu": cpu} if cpu else {}, "examples_per_s": speed}
+
+    assert _machine_lines([run("A (AVX2)", 400.0), run("A (AVX2)", 420.0)]) == []
+    (line,) = _machine_lines([run("A (AVX2)", 400.0), run("A (AVX2)", 420.0), run(None, 1200.0)])
+    assert "A (AVX2): 2 runs, median 410 examples/s" in line
+    assert "CPU not recorded: 1 runs, median 1200 examples/s" in line
 
 
 def test_summary_compares_each_variant_with_plain_and_names_strays():

@@ -96,6 +96,21 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def cpu_name() -> str:
+    """The CPU's model name and the vector instructions torch uses on it (e.g. ``AMD EPYC
+    (AVX2)``): CPU-minute budgets and training times differ between machines by it."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
+                name,
+            )
+    except OSError:
+        pass
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
+
+
 def versions() -> dict[str, str]:
     return {
         "coordconv": coordconv.__version__,
@@ -104,6 +119,7 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
     }
 
 

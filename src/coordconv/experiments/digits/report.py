@@ -389,6 +389,24 @@ def _error_maps(
     return drawn
 
 
+def _machine_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Where the runs trained, when more than one kind of CPU did (training seconds compare
+    only within a CPU): per CPU the runs and their median training speed."""
+    speeds: dict[str, list[float]] = defaultdict(list)
+    for r in runs:
+        if r.get("examples_per_s"):
+            speeds[r["versions"].get("cpu", "CPU not recorded")].append(r["examples_per_s"])
+    if len(speeds) < 2:
+        return []
+    return [
+        "- the runs trained on more than one machine, so the training seconds above mix CPUs: "
+        + "; ".join(
+            f"{cpu}: {len(v)} runs, median {statistics.median(v):.0f} examples/s"
+            for cpu, v in sorted(speeds.items())
+        )
+    ]
+
+
 def _seeds_drawn(drawn: dict[tuple[str, str], tuple[int, int]]) -> str:
     """Which seeds an error-map figure averages, in words."""
     if not drawn:
@@ -592,6 +610,7 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         f"- coordconv {env['coordconv']}, torch {env['torch']}, python {env['python']}, "
         f"{env['platform']} ({env['processor']}); {first['threads']} thread(s) per run",
         f"- training time of all runs: {sum(r['wall_time_s'] for r in runs) / 60:.1f} min",
+        *_machine_lines(runs),
     ]
     md += ["", "## Reproduce", ""]
     if command:
