@@ -300,6 +300,15 @@ def test_error_maps_are_redrawn_from_kept_per_run_maps_without_examples(tiny_dig
     (extra / "result.json").write_text(json.dumps(result))
     build_digits_report(copy)
     assert f"{cfg.split}/{cfg.kind} 1 of 2" in (copy / "REPORT.md").read_text()
+    # a cell with no map at all leaves the figure undrawn, yet every other run's map is kept
+    bare = tmp_path / "bare"
+    shutil.copytree(out, bare, ignore=shutil.ignore_patterns("error_map.json", "*.png"))
+    (bare / "runs" / name / "examples.npz").unlink()
+    build_digits_report(bare)
+    assert not (bare / "digits_error_maps.png").exists()
+    assert [(bare / "runs" / n / "error_map.json").exists() for n in configs] == [
+        n != name for n in configs
+    ]
 
 
 def _fake_runs(test_errors: dict[str, list[float]]) -> list[dict]:

@@ -349,16 +349,19 @@ def _error_maps(
     edges = np.arange(0, canvas - DIGIT // 2 + 1, MAP_BIN, dtype=float)
     maps: dict[tuple[str, str], np.ndarray] = {}
     drawn: dict[tuple[str, str], tuple[int, int]] = {}
-    for split in SPLITS:
-        for kind in VARIANTS:
-            group = cells.get((split, kind), [])
-            found = [m for m in (_run_error_map(r, edges) for r in group) if m is not None]
-            if not found:
-                return {}
-            total = sum(t for t, _ in found)
-            count = sum(c for _, c in found)
-            maps[split, kind] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-            drawn[split, kind] = (len(found), len(group))
+    kept = {
+        (split, kind): [_run_error_map(r, edges) for r in cells.get((split, kind), [])]
+        for split in SPLITS
+        for kind in VARIANTS
+    }  # every run's map is kept, even when a cell without any leaves the figure undrawn
+    for (split, kind), group in kept.items():
+        found = [m for m in group if m is not None]
+        if not found:
+            return {}
+        total = sum(t for t, _ in found)
+        count = sum(c for _, c in found)
+        maps[split, kind] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        drawn[split, kind] = (len(found), len(group))
     plt = _plt()
     top = max(float(np.nanmax(m)) for m in maps.values())
     fig, axes = plt.subplots(len(SPLITS), len(VARIANTS), figsize=(13, 6.6))
