@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from coordconv.experiments.core.config import TrainConfig, make_config
 from coordconv.experiments.core.io import write_json
 from coordconv.experiments.core.registry import field_names
 from coordconv.experiments.core.selection import select_trial
+from coordconv.experiments.fair import sweep as sweep_module
 from coordconv.experiments.fair.grid import ARM_ORDER, run_fair
 from coordconv.experiments.fair.sweep import (
     ARMS,
@@ -23,6 +25,7 @@ from coordconv.experiments.fair.sweep import (
     SweepDependencyError,
     _Budget,
     _import_tune,
+    _ledger,
     _rung,
     finish_times,
     run_sweep,
@@ -250,6 +253,46 @@ def test_interrupted_sweep_resumes(tmp_path):
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["final_done"] and before <= {t["id"] for t in summary["trials"]}
     assert len(summary["trials"]) <= 6
+
+
+def test_a_trial_tune_gave_up_on_after_its_worker_died_resumes(tmp_path, monkeypatch):
+    """Tune's own retries switched off, a trial's worker process is killed after its first
+    epoch: Tune ends that trial in error, and the sweep restarts it from its last checkpoint
+    in a new process (the path a lost node takes when Tune's retries do not catch it)."""
+    monkeypatch.setattr(sweep_module, "MAX_FAILURES", 0)
+    killed: list[dict] = []
+
+    def kill_first_trial() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if records := _ledger(tmp_path):
+                os.kill(records[0]["pid"], signal.SIGKILL)
+                killed.append(records[0])
+                return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_first_trial, daemon=True)
+    killer.start()
+    summary = run_sweep(
+        "classification",
+        "conv",
+        "uniform",
+        tmp_path,
+        budget_min=0.3,
+        max_trials=4,
+        final_seeds=1,
+        **TINY,
+    )
+    killer.join(timeout=10)
+    assert killed, "no trial reported an epoch"
+    trial = killed[0]["trial"]
+    records = [r for r in _ledger(tmp_path) if r["trial"] == trial]
+    assert {r["pid"] for r in records} - {killed[0]["pid"]}, "the killed trial never resumed"
+    epochs = [r["epoch"] for r in records]
+    assert epochs[0] == 1 and epochs == sorted(set(epochs))  # resumed, not restarted
+    saved = next(t for t in summary["trials"] if t["id"] == trial)
+    assert saved["epochs_run"] in (epochs[-1], epochs[-1] + 1)
+    assert summary["final_done"]
 
 
 def test_fair_report_holds_the_sweep_numbers(tmp_path):

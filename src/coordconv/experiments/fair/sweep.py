@@ -44,7 +44,7 @@ import statistics
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -75,6 +75,12 @@ __all__ = [
 
 ASHA: dict[str, Any] = {"grace_period": 2, "reduction_factor": 3}
 MAX_FAILURES = 3  # attempts a trial gets again after a failure (a lost node, a killed worker)
+# Rounds in which a phase's trials that Tune gave up on after losing their worker (a lost node,
+# a killed process: Ray reports the actor unavailable or dead) are restarted from their last
+# checkpoint, while budget is left. Tune's own retries (MAX_FAILURES) do not cover every case:
+# a failure that arrives while the trial is not RUNNING, or retries placed on a node Ray has
+# not yet seen die, end the trial in ERROR.
+LOST_WORKER_ROUNDS = 3
 # Arms whose single epoch is a large share of a small budget stop from their first epoch on.
 ASHA_GRACE: dict[str, int] = {"conv-tiled": 1}
 
@@ -449,6 +455,15 @@ def _phase_name(phase: int) -> str:
     return "ray" if phase == 0 else f"ray-{phase}"
 
 
+def _lost_with_their_worker(grid: Iterable[Any]) -> bool:
+    """Whether a finished Tune phase (its ``ResultGrid``) holds a trial that ended in error
+    because its worker process or node was lost, not because its training raised."""
+    from ray.exceptions import NodeDiedError, RayActorError, WorkerCrashedError
+
+    lost = (RayActorError, NodeDiedError, WorkerCrashedError)
+    return any(isinstance(result.error, lost) for result in grid)
+
+
 def _space_for(task: str, arm: str) -> dict[str, list[Any]]:
     if (task, arm) not in SEARCH_SPACES:
         raise ValueError(f"no search space for task={task!r} arm={arm!r} (arms: {sorted(ARMS)})")
@@ -564,7 +579,7 @@ def run_sweep(
             ),
         )
 
-    def fit(tuner: Any) -> None:
+    def fit(tuner: Any) -> Any:
         _WATCHING[str(out)] = watch
         try:
             with _ctrl_c_seen() as interrupted:
@@ -579,20 +594,32 @@ def run_sweep(
                 f"the sweep in {out} was interrupted ({grid.num_terminated} trials done); "
                 f"run the same command with --resume to continue it"
             )
+        return grid
+
+    def fit_phase(phase: int, tuner: Any) -> None:
+        """Fit one phase, then restart its trials that were lost with their worker."""
+        grid = fit(tuner)
+        for _ in range(LOST_WORKER_ROUNDS):
+            if budget.stop_all() or not _lost_with_their_worker(grid):
+                return
+            fit(restored(phase))
+
+    def restored(phase: int) -> Any:
+        return tune.Tuner.restore(
+            str(out / _phase_name(phase)),
+            trainable(phase),
+            resume_unfinished=True,
+            resume_errored=True,  # keeps the trial id, so the engine resumes its run folder
+        )
 
     # Phases: an interrupted phase is restored (its unfinished trials continue from their
     # checkpoints); while budget and trials are left, a new phase samples more (seed + phase).
     started = time.perf_counter()
     phases = sum(1 for p in range(max_trials) if (out / _phase_name(p)).exists())
     if phases and tune.Tuner.can_restore(str(out / _phase_name(phases - 1))):
-        last = str(out / _phase_name(phases - 1))
-        fit(
-            tune.Tuner.restore(
-                last, trainable(phases - 1), resume_unfinished=True, restart_errored=True
-            )
-        )
+        fit_phase(phases - 1, restored(phases - 1))
     while not budget.stop_all() and (done := len(load_trials(out))) < max_trials:
-        fit(new_tuner(phases, max_trials - done))
+        fit_phase(phases, new_tuner(phases, max_trials - done))
         phases += 1
         if len(load_trials(out)) == done:
             raise RuntimeError(
