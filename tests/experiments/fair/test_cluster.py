@@ -5,8 +5,6 @@ node lost mid-sweep. Each test starts and stops its own cluster."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -65,26 +63,17 @@ def test_sweep_schedules_trials_on_both_nodes(cluster, tmp_path: Path) -> None:
     "as unavailable (ActorUnavailableError), Tune fails the trial instead of resuming it on "
     "the other node; fix the sweep's node-loss handling and remove this mark",
 )
-def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path) -> None:
+def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path, once) -> None:
     """Kill the worker node as soon as a trial there has reported its first epoch (the deconv
     trials run 10+ epochs, and ASHA decides at epoch 2 at the earliest, so it is mid-run): the
     sweep finishes, that trial goes on on the head from its last epoch's checkpoint (no epoch
     run twice), and every trial's training time is counted once."""
     head, worker = cluster
     worker_id = worker.node_id
-    killed = threading.Event()
-
-    def kill_when_busy() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if worker_id in trial_nodes(tmp_path).values():
-                head.remove_node(worker, allow_graceful=False)
-                killed.set()
-                return
-            time.sleep(0.005)
-
-    killer = threading.Thread(target=kill_when_busy, daemon=True)
-    killer.start()
+    killer = once(
+        lambda: worker_id in trial_nodes(tmp_path).values(),
+        lambda _: head.remove_node(worker, allow_graceful=False),
+    )
     summary = run_sweep(
         "classification",
         "conv",
@@ -96,8 +85,7 @@ def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path) -> None:
         address=head.address,
         **TINY,
     )
-    killer.join(timeout=10)
-    assert killed.is_set(), "no trial reached the worker node"
+    assert killer.done.is_set(), "no trial reached the worker node"
     assert summary["final_done"] and summary["trials"]
     ids = [t["id"] for t in summary["trials"]]
     assert len(ids) == len(set(ids))

@@ -3,7 +3,12 @@ claim qualified by its CoordConv partner, each naming the budget it holds at."""
 
 import pytest
 
-from coordconv.experiments.fair.report import coordconv_verdict, fair_verdict
+from coordconv.experiments.fair.report import (
+    _verdicts,
+    coordconv_verdict,
+    fair_verdict,
+    machine_speed,
+)
 
 SUPPORTED = "supported at 5 CPU-min: fails to generalise (train 100.0%, test 0.0%)"
 CONTRADICTED = "contradicted at 5 CPU-min: the baseline solves it (3/3; ...)"
@@ -67,3 +72,48 @@ def test_selection_path_follows_the_finishing_order():
         "trials": [{**t, "finished_at_s": None} for t in summary["trials"]],
     }
     assert [x for x, _ in selection_path(legacy)] == [10.0, 20.0, 30.0]
+
+
+def _cell(arm: str, accuracy: float, machines: dict) -> dict:
+    metrics = [{"accuracy": accuracy}] * 2
+    return dict(
+        task="classification",
+        arm=arm,
+        split="uniform",
+        budget_min=5.0,
+        test=[accuracy] * 2,
+        train_metrics=metrics,
+        test_metrics=metrics,
+        solved=2 if arm == "coordconv" else 0,
+        machines=machines,
+    )
+
+
+def _machine(speed: float, epochs: int = 10) -> dict:
+    return {"trial_epochs": epochs, "processes": 2, "reference_steps_per_s": speed}
+
+
+@pytest.mark.parametrize(
+    ("baseline", "partner", "named"),
+    [
+        ({"A": _machine(100)}, {"B": _machine(300)}, True),  # 3x apart
+        ({"A": _machine(100)}, {"A": _machine(110)}, False),  # within the margin
+        ({}, {"B": _machine(300)}, False),  # not recorded: nothing to compare
+        # the machine of most trial epochs speaks for the cell
+        ({"A": _machine(100, 1), "B": _machine(300, 50)}, {"B": _machine(290)}, False),
+    ],
+)
+def test_a_baseline_verdict_names_a_machine_speed_difference(baseline, partner, named):
+    cells = [_cell("conv", 0.2, baseline), _cell("coordconv", 1.0, partner)]
+    _verdicts(cells)
+    verdict = cells[0]["verdict"]
+    assert verdict.startswith("inconclusive: underfits at 5 CPU-min")
+    assert ("machines differ" in verdict) is named
+    if named:
+        assert "ran at 100, the CoordConv arm's at 300 reference steps/s" in verdict
+    assert "machines differ" not in cells[1]["verdict"]
+
+
+def test_machine_speed_of_a_cell_without_machines_is_none():
+    assert machine_speed({"machines": {}}) is None
+    assert machine_speed({"machines": {"A": _machine(12.5)}}) == 12.5

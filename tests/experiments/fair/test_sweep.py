@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from coordconv.experiments.core.config import TrainConfig, make_config
 from coordconv.experiments.core.io import write_json
+from coordconv.experiments.core.machine import cpu_name
 from coordconv.experiments.core.registry import field_names
 from coordconv.experiments.core.selection import select_trial
 from coordconv.experiments.fair import sweep as sweep_module
@@ -28,6 +28,7 @@ from coordconv.experiments.fair.sweep import (
     _ledger,
     _rung,
     finish_times,
+    machines,
     run_sweep,
     sampler_seed,
     trial_seed,
@@ -93,6 +94,58 @@ def test_finish_times_replay_the_ledger(tmp_path):
     assert finish_times(tmp_path) == {"a": 5.0, "b": 8.0, "c": 9.0}
 
 
+def test_machines_give_each_cpu_the_median_speed_of_its_processes(tmp_path):
+    records = [
+        {
+            "trial": "t0",
+            "epoch": 1,
+            "node_id": "n1",
+            "pid": 1,
+            "cpu": "A",
+            "reference_steps_per_s": 10,
+        },
+        {
+            "trial": "t0",
+            "epoch": 2,
+            "node_id": "n1",
+            "pid": 1,
+            "cpu": "A",
+            "reference_steps_per_s": 10,
+        },
+        {
+            "trial": "t1",
+            "epoch": 1,
+            "node_id": "n1",
+            "pid": 2,
+            "cpu": "A",
+            "reference_steps_per_s": 20,
+        },
+        {
+            "trial": "t2",
+            "epoch": 1,
+            "node_id": "n2",
+            "pid": 1,
+            "cpu": "A",
+            "reference_steps_per_s": 60,
+        },
+        {
+            "trial": "t3",
+            "epoch": 1,
+            "node_id": "n3",
+            "pid": 7,
+            "cpu": "B",
+            "reference_steps_per_s": 5,
+        },
+        {"trial": "t4", "epoch": 1, "node_id": "n3", "pid": 8},  # a ledger from before: skipped
+    ]
+    (tmp_path / "ledger.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert machines(tmp_path) == {
+        "A": {"trial_epochs": 4, "processes": 3, "reference_steps_per_s": 20},
+        "B": {"trial_epochs": 1, "processes": 1, "reference_steps_per_s": 5},
+    }
+    assert machines(tmp_path / "none") == {}
+
+
 def test_a_rung_never_selects_a_trial_that_finished_after_its_budget():
     def trial(name, val, finished):
         return {"id": name, "val": {"accuracy": val, "loss": 1 - val}, "finished_at_s": finished}
@@ -156,6 +209,10 @@ def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
     assert {"task", "model", "split", "metric", "budget_s", "search_space", "trials"} <= set(saved)
     assert saved["spent_s"] >= saved["budget_s"] or len(saved["trials"]) == 4
     assert saved["selected"] == select_trial(saved["trials"], "classification")["id"]
+    # this machine's CPU, measured in the trials' workers
+    (cpu, machine), *others = saved["machines"].items()
+    assert not others and cpu == cpu_name() and machine["reference_steps_per_s"] > 0
+    assert machine["trial_epochs"] == len(_ledger(out))
     for trial in saved["trials"]:
         result = json.loads((out / "trials" / trial["id"] / "result.json").read_text())
         # a trial never evaluates test (nor train): nothing of test can reach the selection
@@ -255,24 +312,18 @@ def test_interrupted_sweep_resumes(tmp_path):
     assert len(summary["trials"]) <= 6
 
 
-def test_a_trial_tune_gave_up_on_after_its_worker_died_resumes(tmp_path, monkeypatch):
+def test_a_trial_tune_gave_up_on_after_its_worker_died_resumes(tmp_path, monkeypatch, once):
     """Tune's own retries switched off, a trial's worker process is killed after its first
     epoch: Tune ends that trial in error, and the sweep restarts it from its last checkpoint
     in a new process (the path a lost node takes when Tune's retries do not catch it)."""
     monkeypatch.setattr(sweep_module, "MAX_FAILURES", 0)
     killed: list[dict] = []
 
-    def kill_first_trial() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if records := _ledger(tmp_path):
-                os.kill(records[0]["pid"], signal.SIGKILL)
-                killed.append(records[0])
-                return
-            time.sleep(0.005)
+    def kill(records: list[dict]) -> None:
+        os.kill(records[0]["pid"], signal.SIGKILL)
+        killed.append(records[0])
 
-    killer = threading.Thread(target=kill_first_trial, daemon=True)
-    killer.start()
+    killer = once(lambda: _ledger(tmp_path), kill)
     summary = run_sweep(
         "classification",
         "conv",
@@ -283,8 +334,7 @@ def test_a_trial_tune_gave_up_on_after_its_worker_died_resumes(tmp_path, monkeyp
         final_seeds=1,
         **TINY,
     )
-    killer.join(timeout=10)
-    assert killed, "no trial reported an epoch"
+    assert killer.done.is_set(), "no trial reported an epoch"
     trial = killed[0]["trial"]
     records = [r for r in _ledger(tmp_path) if r["trial"] == trial]
     assert {r["pid"] for r in records} - {killed[0]["pid"]}, "the killed trial never resumed"

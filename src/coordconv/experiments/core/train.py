@@ -23,6 +23,7 @@ from torch import Tensor, nn
 import coordconv
 from coordconv.experiments.core.config import TrainConfig, config_differences, upgrade_config
 from coordconv.experiments.core.io import atomic_write, read_json, write_json
+from coordconv.experiments.core.machine import cpu_name
 from coordconv.experiments.core.registry import RunData, get_task, study_of
 
 __all__ = [
@@ -94,21 +95,6 @@ class RunState:
     held_target: bool = False  # train and test (val) at the target after the last epoch run
     finished: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def cpu_name() -> str:
-    """The CPU's model name and the vector instructions torch uses on it (e.g. ``AMD EPYC
-    (AVX2)``): CPU-minute budgets and training times differ between machines by it."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(
-                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")),
-                name,
-            )
-    except OSError:
-        pass
-    return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def versions() -> dict[str, str]:

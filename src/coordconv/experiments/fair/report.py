@@ -50,6 +50,7 @@ __all__ = [
     "build_fair_report",
     "coordconv_verdict",
     "fair_verdict",
+    "machine_speed",
     "posthoc_test",
     "selection_path",
 ]
@@ -62,6 +63,8 @@ COLOURS = {
     "conv-tiled": "tab:red",
 }
 COORDCONV_ARMS = ("coordconv", "coordconv-paper")
+# Reference speeds further apart than this ratio make a baseline's verdict name the difference.
+MACHINE_SPEED_MARGIN = 1.25
 PAPER_SPEEDUP = "150x"  # the paper: CoordConv trains to its result ~150x faster (classification)
 
 
@@ -231,6 +234,7 @@ def _sweep_entries(sweep_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
             "seeds": [r["seed"] for r in runs],
             "final_train_time_s": [r["train_time_s"] for r in runs],
             "selected_on_test": max((posthoc[t["id"]][metric] for t in within), default=None),
+            "machines": summary.get("machines", {}),
             "paper": PAPER.get((task, ARMS.get(arm, arm), split), "n/a")
             if arm != "coordconv-paper"
             else "n/a",
@@ -367,11 +371,52 @@ def _verdicts(entries: list[dict[str, Any]]) -> None:
             continue
         baseline = baseline_verdict(e["task"], e["train_metrics"], e["test_metrics"], budget)
         partner = coord.get((e["task"], e["split"]))
-        e["verdict"] = (
-            baseline
-            if partner is None
-            else fair_verdict((partner["solved"], len(partner["test"])), baseline)
+        if partner is None:
+            e["verdict"] = baseline
+            continue
+        e["verdict"] = fair_verdict((partner["solved"], len(partner["test"])), baseline)
+        mine, theirs = machine_speed(e), machine_speed(partner)
+        if mine and theirs and max(mine, theirs) / min(mine, theirs) > MACHINE_SPEED_MARGIN:
+            e["verdict"] += (
+                f" (machines differ: its trials ran at {mine:.0f}, the CoordConv arm's at "
+                f"{theirs:.0f} reference steps/s, so a CPU-minute bought them unequal work)"
+            )
+
+
+def machine_speed(entry: dict[str, Any]) -> float | None:
+    """The reference speed (``core.machine.reference_speed``) of the machine that ran most of
+    a cell's trial epochs, or None where the sweep did not record it."""
+    machines = entry.get("machines") or {}
+    if not machines:
+        return None
+    main = max(machines.values(), key=lambda m: m["trial_epochs"])
+    return float(main["reference_steps_per_s"])
+
+
+def _machine_lines(entries: list[dict[str, Any]]) -> list[str]:
+    """Per cell, the CPUs its trials ran on and their reference speeds."""
+    cells: dict[str, str] = {}
+    for e in entries:
+        machines = e.get("machines") or {}
+        cells[f"{e['task']}/{e['arm']}/{e['split']}"] = (
+            "; ".join(
+                f"{cpu}: {m['reference_steps_per_s']:.0f} steps/s ({m['trial_epochs']} trial epochs)"
+                for cpu, m in sorted(machines.items())
+            )
+            or "not recorded (swept before machines were kept)"
         )
+    return [
+        "## Machines",
+        "",
+        "Budgets are CPU-minutes, and this project's machines differ about 3x in speed. Each "
+        "trial's worker measures `core.machine.reference_speed` (training steps per CPU-second "
+        "of a fixed small conv net, one thread) once; a baseline's verdict names the "
+        f"difference when its cell and its CoordConv partner ran more than "
+        f"{MACHINE_SPEED_MARGIN:g}x apart in speed (only where both sweeps recorded it).",
+        "",
+        *(f"- {cell}: {text}" for cell, text in cells.items()),
+        "",
+    ]
 
 
 def _speed(
@@ -547,7 +592,7 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
             speed = _speed(task, split, entries, tuning, dirs)
             if speed is not None:
                 speeds.append(speed)
-    md += _speed_lines(speeds) + _tuning_lines(tuning)
+    md += _speed_lines(speeds) + _tuning_lines(tuning) + _machine_lines(entries)
     md += [
         "## Hand-set networks (no training)",
         "",

@@ -53,6 +53,7 @@ from typing import Any, cast
 from coordconv.experiments.core.config import TrainConfig, make_config
 from coordconv.experiments.core.grid import FIRST_SEED, run_grid, run_one
 from coordconv.experiments.core.io import read_json, write_json
+from coordconv.experiments.core.machine import cpu_name, reference_speed
 from coordconv.experiments.core.registry import get_task
 from coordconv.experiments.core.selection import RULE, select_trial
 from coordconv.experiments.core.train import train, versions
@@ -66,6 +67,7 @@ __all__ = [
     "finish_times",
     "finished_within",
     "load_trials",
+    "machines",
     "run_sweep",
     "sampler_seed",
     "select_trial",
@@ -263,6 +265,8 @@ def _make_trainable(
                     "busy_s": time.process_time() - started,
                     "node_id": node,
                     "pid": os.getpid(),  # the worker process (the same one when reused)
+                    "cpu": cpu_name(),
+                    "reference_steps_per_s": reference_speed(),  # once per worker process
                 }
             )
 
@@ -294,6 +298,27 @@ def finish_times(out: str | Path) -> dict[str, float]:
 def trial_nodes(out: str | Path) -> dict[str, str | None]:
     """Trial id -> Ray's id of the node that ran its last attempt (its last result's)."""
     return {r["trial"]: r.get("node_id") for r in _ledger(out)}
+
+
+def machines(out: str | Path) -> dict[str, dict[str, Any]]:
+    """CPU name -> the trial epochs reported from it and the median ``reference_speed`` of its
+    worker processes (``ledger.jsonl``; ledgers written before these were kept give ``{}``)."""
+    speeds: dict[str, dict[tuple[Any, Any], float]] = {}
+    epochs: dict[str, int] = {}
+    for r in _ledger(out):
+        if r.get("cpu") is None or r.get("reference_steps_per_s") is None:
+            continue
+        process = (r.get("node_id"), r.get("pid"))
+        speeds.setdefault(r["cpu"], {})[process] = r["reference_steps_per_s"]
+        epochs[r["cpu"]] = epochs.get(r["cpu"], 0) + 1
+    return {
+        cpu: {
+            "trial_epochs": epochs[cpu],
+            "processes": len(by_process),
+            "reference_steps_per_s": statistics.median(by_process.values()),
+        }
+        for cpu, by_process in speeds.items()
+    }
 
 
 class _Budget:
@@ -359,6 +384,8 @@ class _Watch:
         record["train_time_s"] = result["train_time_s"]
         record["node_id"] = result.get("node_id")
         record["pid"] = result.get("pid")
+        record["cpu"] = result.get("cpu")
+        record["reference_steps_per_s"] = result.get("reference_steps_per_s")
         with open(self.budget.out / "ledger.jsonl", "a") as ledger:
             ledger.write(json.dumps(record) + "\n")
         if self.hook is None:
@@ -659,6 +686,7 @@ def run_sweep(
         "cpu_utilisation": watch.utilisation(cores, wall_s),
         "busy_s": sum(watch.busy.values()),  # this invocation's trials' CPU seconds
         "versions": versions(),
+        "machines": machines(out),
         "final_done": False,
     }
     write_json(summary_path, summary)
