@@ -57,12 +57,6 @@ def test_sweep_schedules_trials_on_both_nodes(cluster, tmp_path: Path) -> None:
     assert finals and all(run["node_id"] in {n["NodeID"] for n in ray.nodes()} for run in finals)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (session 12): on some machines Ray reports the lost node's trial actor "
-    "as unavailable (ActorUnavailableError), Tune fails the trial instead of resuming it on "
-    "the other node; fix the sweep's node-loss handling and remove this mark",
-)
 def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path, once) -> None:
     """Kill the worker node as soon as a trial there has reported its first epoch (the deconv
     trials run 10+ epochs, and ASHA decides at epoch 2 at the earliest, so it is mid-run): the
