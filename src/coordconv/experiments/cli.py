@@ -241,6 +241,13 @@ def sweep(
     resume: Annotated[bool, typer.Option(help="continue the sweep in --out")] = False,
     canvas: Annotated[int | None, typer.Option(help="canvas side (tests use a small one)")] = None,
     square: Annotated[int | None, typer.Option(help="square side (odd)")] = None,
+    trials_at_once: Annotated[
+        int | None,
+        typer.Option(
+            help="trials (and final runs) at a time, fixed for the sweep's life "
+            "(default: the cluster's CPUs when it starts)"
+        ),
+    ] = None,
 ) -> None:
     """Tune one arm on Ray Tune (ASHA on validation) under a CPU-time budget, select on
     validation, retrain the selection on fresh seeds and score only those on test."""
@@ -264,6 +271,7 @@ def sweep(
                 canvas=canvas,
                 square=square,
                 quadrant=quadrant.value,
+                trials_at_once=trials_at_once,
                 on_progress=_sweep_progress(bar, job),
             )
         except (SweepDependencyError, SweepInterrupted, FileExistsError, ValueError) as err:

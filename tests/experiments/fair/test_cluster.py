@@ -130,6 +130,8 @@ def test_cells_run_concurrently_on_the_cluster(cluster, tmp_path: Path) -> None:
         summary = json.loads((tmp_path / "sweeps" / name / "sweep.json").read_text())
         assert summary["final_done"] and summary["budget_s"] == pytest.approx(3.0)
         assert summary["final"]["runs"]
+        # two cells on the 2-CPU cluster: one trial at a time each, fixed, not contended
+        assert summary["trials_at_once"] == 1
         nodes |= {t["node_id"] for t in summary["trials"]}
         assert (tmp_path / "sweeps" / f"{name}.log").exists()
     assert len(nodes) == 2, nodes  # the cells shared both nodes

@@ -230,6 +230,11 @@ def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
     index = [int(t["id"].split("-")[0]) for t in saved["trials"]]
     assert seeds == [trial_seed(0, 0, i) for i in index] and len(set(seeds)) == len(seeds)
     assert saved["sampler_seed"] == sampler_seed(0, "classification", "coordconv", "uniform", None)
+    # one cell alone: as many trials at a time as the local cluster has CPUs, fixed on disk
+    assert saved["trials_at_once"] == os.cpu_count()
+    assert json.loads((out / "trials_at_once.json").read_text()) == {
+        "trials_at_once": os.cpu_count()
+    }
 
 
 def test_sweep_records_each_rung_from_its_prefix(tiny_sweep):
@@ -271,6 +276,29 @@ def test_final_runs_retrain_the_selection_on_fresh_seeds(tiny_sweep):
         assert run["test"] == result["final"]["test"]
     values = [r["test"]["accuracy"] for r in final["runs"]]
     assert final["test_mean"] == pytest.approx(sum(values) / 2)
+
+
+def test_final_runs_run_at_most_the_sweeps_trials_at_once(tiny_sweep):
+    out, summary, _ = tiny_sweep
+    grid = json.loads((out / "final" / summary["selected"] / "grid.json").read_text())
+    assert grid["jobs"] == min(2, summary["trials_at_once"])
+
+
+def test_trials_at_once_is_fixed_for_a_sweeps_life(tmp_path):
+    from coordconv.experiments.fair.sweep import fixed_trials_at_once
+
+    assert fixed_trials_at_once(tmp_path / "a", None, 6) == 6  # default: the cluster's CPUs
+    assert fixed_trials_at_once(tmp_path / "a", None, 2) == 6  # a resume keeps it
+    assert fixed_trials_at_once(tmp_path / "b", 3, 8) == 3
+    assert fixed_trials_at_once(tmp_path / "b", 3, 2) == 3
+    assert fixed_trials_at_once(tmp_path / "b", None, 8) == 3
+    with pytest.raises(
+        ValueError, match=r"swept with 3 trials at a time, not 4.*--trials-at-once 3"
+    ):
+        fixed_trials_at_once(tmp_path / "b", 4, 8)
+    with pytest.raises(ValueError, match="trials_at_once must be >= 1"):
+        fixed_trials_at_once(tmp_path / "c", 0, 8)
+    assert fixed_trials_at_once(tmp_path / "d", None, 0) == 1  # a cluster reporting no CPU
 
 
 def test_a_finished_sweep_is_not_run_again(tiny_sweep):

@@ -92,7 +92,8 @@ def run_grid(
     it and the differing keys, before anything is written; ``overwrite`` re-runs such runs
     instead. ``on_done(name, final_metrics, done, total)`` is called as each run ends.
     ``executor`` (e.g. one that runs each job as a task on a cluster) takes the jobs instead of
-    a local pool of ``jobs`` processes; each job calls :func:`run_one`.
+    a local pool of ``jobs`` processes, at most ``jobs`` at a time; each job calls
+    :func:`run_one`.
     """
     out = Path(out)
     runs = {name: asdict(cfg) for name, cfg in configs.items()}
@@ -110,7 +111,7 @@ def run_grid(
     todo = [name for name in configs if not _is_finished(out / "runs" / name)]
     done = len(configs) - len(todo)
     if executor is not None:
-        _drain(executor, todo, configs, out, done, on_done)
+        _drain(executor, todo, configs, out, done, on_done, limit=jobs)
         return todo
     if jobs <= 1:
         for name in todo:
@@ -127,7 +128,7 @@ def run_grid(
         initializer=exit_with_parent,
         initargs=(os.getpid(),),
     ) as pool:
-        _drain(pool, todo, configs, out, done, on_done)
+        _drain(pool, todo, configs, out, done, on_done, limit=jobs)
     return todo
 
 
@@ -152,12 +153,15 @@ def _drain(
     out: Path,
     done: int,
     on_done: Callable[[str, dict[str, Any], int, int], None] | None,
+    limit: int,
 ) -> None:
-    """Submit every run to ``executor`` and report each as it ends."""
-    pending: set[Future[tuple[str, dict[str, Any]]]] = {
-        executor.submit(run_one, name, asdict(configs[name]), str(out)) for name in todo
-    }
-    while pending:
+    """Submit the runs to ``executor``, at most ``limit`` in flight, and report each as it ends."""
+    queue = list(todo)
+    pending: set[Future[tuple[str, dict[str, Any]]]] = set()
+    while queue or pending:
+        while queue and len(pending) < max(1, limit):
+            name = queue.pop(0)
+            pending.add(executor.submit(run_one, name, asdict(configs[name]), str(out)))
         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
         for future in finished:
             name, final = future.result()

@@ -208,6 +208,9 @@ def _record_invocation(
     record = {
         "cells": ran,
         "cells_at_once": cells_at_once,
+        "trials_at_once": {
+            n: read_json(Path(outs[n], "sweep.json")).get("trials_at_once") for n in ran
+        },
         "wall_s": wall_s,
         "cores": cores,
         "machine_utilisation": None
@@ -268,7 +271,9 @@ def _concurrently(
     """Run the cells' sweeps ``at_once`` at a time, each in its own driver process
     (``fair.driver``) attached to one Ray cluster: ``address``, or a local one started here
     (and shut down after). The cells share the cluster's CPUs; each keeps its own budget (CPU
-    time of its trials). ``on_cell(name, summary, swept)`` is called as each cell is done
+    time of its trials) and its own fixed number of trials at a time, the cluster's CPUs //
+    ``at_once`` (recorded in its ``sweep.json``; a resume with another is refused).
+    ``on_cell(name, summary, swept)`` is called as each cell is done
     (``swept``: by a driver now, not read back); ``on_progress(name, info)`` gets each running
     cell's ledger progress plus ``cells_done``, ``cells_running`` and ``cells_left``; a driver
     that fails stops the grid with its log's path (``DIR.log`` beside the sweep folder)."""
@@ -288,7 +293,9 @@ def _concurrently(
     elif not ray.is_initialized():  # attach, to count the cluster's CPUs; detach at the end
         ray.init(address=address, log_to_driver=False, configure_logging=False)
         started_here = True
-    _warn_if_crowded(int(ray.cluster_resources().get("CPU", 0)), at_once)
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    _warn_if_crowded(cpus, at_once)
+    per_cell = max(1, cpus // at_once)  # fixed, not whatever contention leaves a cell
     pending = list(jobs)
     running: dict[str, tuple[subprocess.Popen[bytes], IO[bytes], dict[str, Any]]] = {}
     done: list[str] = []
@@ -304,7 +311,7 @@ def _concurrently(
                 Path(kwargs["out"]).parent.mkdir(parents=True, exist_ok=True)
                 output: IO[bytes] = open(f"{kwargs['out']}.log", "ab")  # noqa: SIM115 (closed with its driver)
                 argv = [sys.executable, "-m", "coordconv.experiments.fair.driver"]
-                argv.append(json.dumps({**kwargs, "address": address}))
+                argv.append(json.dumps({**kwargs, "address": address, "trials_at_once": per_cell}))
                 driver = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
                 running[name] = (driver, output, kwargs)
             for name, (process, log, kwargs) in list(running.items()):

@@ -513,14 +513,17 @@ def run_sweep(
     canvas: int | None = None,
     square: int | None = None,
     quadrant: str = "bottom-right",
+    trials_at_once: int | None = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Sweep one cell into ``out`` (see the module doc) and return what ``out/sweep.json`` holds.
 
     ``arm`` is a key of :data:`ARMS` (a model kind, or ``coordconv-paper``). ``rungs`` are lower
     budgets (CPU-minutes) that get their own selection and final runs from the sweep's prefix;
-    ``budget_min`` is always the top rung. ``on_progress`` receives ``{"trials", "running",
-    "best", "spent_s", "budget_s"}`` after each trial epoch and at each trial's end.
+    ``budget_min`` is always the top rung. ``trials_at_once`` fixes how many trials (and final
+    runs) run at a time for the whole sweep (:func:`fixed_trials_at_once`). ``on_progress``
+    receives ``{"trials", "running", "best", "spent_s", "budget_s"}`` after each trial epoch and
+    at each trial's end.
     """
     out = Path(out).resolve()
     space = _space_for(task, arm)
@@ -561,6 +564,7 @@ def run_sweep(
     class Budget(_Budget, tune.Stopper):  # type: ignore[name-defined]
         pass
 
+    at_once = fixed_trials_at_once(out, trials_at_once, int(ray.cluster_resources()["CPU"]))
     budget = Budget(out, budget_min * 60.0)
     watch = _Watch(metric, mode, budget, on_progress)
 
@@ -588,7 +592,7 @@ def run_sweep(
                 # lazy generation: no pile of pending trials, none left over at the budget
                 search_alg=BasicVariantGenerator(
                     random_state=(sampler + phase) % 2**32,
-                    max_concurrent=int(ray.cluster_resources()["CPU"]),
+                    max_concurrent=at_once,
                 ),
                 # a finished trial's worker process takes the next trial: no new process, no
                 # second `import torch` per trial (README "On a cluster": the start-up cost)
@@ -683,6 +687,7 @@ def run_sweep(
         "rungs": steps,
         "wall_s": wall_s,
         "cores": cores,
+        "trials_at_once": at_once,
         "cpu_utilisation": watch.utilisation(cores, wall_s),
         "busy_s": sum(watch.busy.values()),  # this invocation's trials' CPU seconds
         "versions": versions(),
@@ -695,13 +700,38 @@ def run_sweep(
     for step in steps:
         chosen = step["selected"]
         if chosen is not None and chosen not in finals:
-            finals[chosen] = _final_runs(by_id[chosen], out / "final" / chosen, final_seeds)
+            finals[chosen] = _final_runs(
+                by_id[chosen], out / "final" / chosen, final_seeds, at_once
+            )
         step["final"] = finals.get(chosen) if chosen is not None else None
         write_json(summary_path, summary)
     summary["final"] = steps[-1]["final"]
     summary["final_done"] = True
     write_json(summary_path, summary)
     return summary
+
+
+def fixed_trials_at_once(out: Path, requested: int | None, cluster_cpus: int) -> int:
+    """How many trials a sweep runs at a time, fixed for its whole life: ``requested``, else
+    what its first invocation recorded in ``out/trials_at_once.json``, else the cluster's CPUs.
+
+    ASHA's cuts and the lazy sampler depend on how many trials run side by side, so a resume
+    that asks for another number is refused rather than searching differently mid-sweep."""
+    if requested is not None and requested < 1:
+        raise ValueError(f"trials_at_once must be >= 1, got {requested}")
+    path = out / "trials_at_once.json"
+    recorded = read_json(path)["trials_at_once"] if path.exists() else None
+    if recorded is not None and requested is not None and requested != recorded:
+        raise ValueError(
+            f"{out} was swept with {recorded} trials at a time, not {requested}: resume it with "
+            f"as many (`coordconv sweep --trials-at-once {recorded}`; `reproduce --fair`: the "
+            f"same --cells-at-once on a cluster of as many CPUs), or sweep into another --out"
+        )
+    at_once = int(requested or recorded or max(1, cluster_cpus))
+    if recorded is None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"trials_at_once": at_once})
+    return at_once
 
 
 def finished_within(trial: dict[str, Any], budget_min: float) -> bool:
@@ -751,12 +781,13 @@ class _RayTasks(Executor):
         return cast(Future[Any], self.task.remote(*args, **kwargs).future())
 
 
-def _final_runs(selected: dict[str, Any], out: Path, seeds: int) -> dict[str, Any] | None:
+def _final_runs(
+    selected: dict[str, Any], out: Path, seeds: int, at_once: int
+) -> dict[str, Any] | None:
     """Retrain the selected config on the whole training part for fresh seeds; score on test.
 
-    The runs are Ray tasks with one CPU each (``_RayTasks``): on a cluster they spread over its
-    nodes; on one machine they share its CPUs as the trials did (Ray's free CPUs decide how
-    many run at once).
+    The runs are Ray tasks with one CPU each (``_RayTasks``), at most ``at_once`` at a time (the
+    sweep's trial concurrency): on a cluster they spread over its nodes.
 
     The runs stop at the epoch the trial reached (``stop_epoch``), on the trial's schedule, so
     they repeat what validation saw; they are the only runs of the sweep that evaluate test, once,
@@ -772,7 +803,8 @@ def _final_runs(selected: dict[str, Any], out: Path, seeds: int) -> dict[str, An
         )
         configs[cfg.name] = cfg
     ray, _ = _import_tune()
-    run_grid(out, configs, mode="final", jobs=len(configs), executor=_RayTasks(ray))
+    jobs = min(len(configs), at_once)
+    run_grid(out, configs, mode="final", jobs=jobs, executor=_RayTasks(ray))
     spec = get_task(chosen.task, chosen.canvas)
     runs = []
     for name, cfg in configs.items():
