@@ -418,6 +418,7 @@ def test_fair_report_holds_the_sweep_numbers(tmp_path):
         assert cell["verdict"] in row
     (invocation,) = json.loads((tmp_path / "fair.json").read_text())["invocations"]
     assert invocation["cells"] == names and invocation["cells_at_once"] == 1
+    assert invocation["trials_at_once"] == dict.fromkeys(names, os.cpu_count())
     assert 0 < invocation["trial_utilisation"] <= 1.0 and invocation["wall_s"] > 0
     finals_cpu_s = sum(
         json.loads(p.read_text())["cpu_time_s"]
