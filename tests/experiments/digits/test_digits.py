@@ -26,6 +26,7 @@ from coordconv.experiments.digits.data import (
     make_digit_canvases,
     position_regions,
 )
+from coordconv.experiments.digits.detection import compare_variants
 from coordconv.experiments.digits.grid import TUNING_EPOCHS, digits_grid, task_of, tuning_grid
 from coordconv.experiments.digits.localiser import VARIANTS, ResNetLocaliser, build_localiser
 from coordconv.experiments.digits.report import (
@@ -299,7 +300,7 @@ def test_error_maps_are_redrawn_from_kept_per_run_maps_without_examples(tiny_dig
     extra.mkdir()
     (extra / "result.json").write_text(json.dumps(result))
     build_digits_report(copy)
-    assert f"{cfg.split}/{cfg.kind} 1 of 2" in (copy / "REPORT.md").read_text()
+    assert f"{cfg.split}/{cfg.kind} 1 of 2 (seeds {cfg.seed})" in (copy / "REPORT.md").read_text()
     # a cell with no map at all leaves the figure undrawn, yet every other run's map is kept
     bare = tmp_path / "bare"
     shutil.copytree(out, bare, ignore=shutil.ignore_patterns("error_map.json", "*.png"))
@@ -361,6 +362,9 @@ def test_summary_compares_each_variant_with_plain_and_names_strays():
     )
     c = summary["uniform/coordconv-input"]["comparison"]["centre_error"]
     assert c["difference"] == pytest.approx(0.5 - statistics.fmean(plain))
+    # beside it, the same seeds as independent samples (what the pairing changes)
+    welch = compare_variants(plain, [0.50, 0.52, 0.48, 0.51, 0.49, 0.50], 0.25)
+    assert c["unpaired"] == {"low": welch.low, "high": welch.high, "verdict": welch.verdict}
     assert summary["uniform/coordconv-all"]["strays"] == {"centre_error": [(105, 2.5)]}
     assert summary["uniform/plain"]["strays"] == {}
 

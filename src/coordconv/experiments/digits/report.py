@@ -190,6 +190,7 @@ def summarise_digits(runs: list[dict[str, Any]], head: str = "regressor") -> dic
                     for e in (plain, entry)
                 )
                 c = compare_variants(a, b, margin, lower, paired=True)
+                unpaired = compare_variants(a, b, margin, lower, paired=False)
                 entry["comparison"][key] = {
                     "difference": c.difference,
                     "low": c.low,
@@ -197,6 +198,12 @@ def summarise_digits(runs: list[dict[str, Any]], head: str = "regressor") -> dic
                     "margin": margin,
                     "seeds": common,
                     "verdict": c.verdict,
+                    # the same seeds as independent samples (Welch): what the pairing changes
+                    "unpaired": {
+                        "low": unpaired.low,
+                        "high": unpaired.high,
+                        "verdict": unpaired.verdict,
+                    },
                 }
     return summary
 
@@ -242,13 +249,22 @@ def _verdict_lines(summary: dict[str, Any], spec: HeadReport) -> list[str]:
             for e in summary.values()
             if key in e.get("comparison", {})
         ]
-        counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
-        tally = ", ".join(f"{n} {v}" for v, n in counts.items())
+        unpaired = [
+            e["comparison"][key]["unpaired"]["verdict"]
+            for e in summary.values()
+            if "unpaired" in e.get("comparison", {}).get(key, {})
+        ]
         lines.append(
             f"- test {key} (margin ±{margin:g}): of {len(verdicts)} comparisons of a CoordConv "
-            f"variant with the plain network (variant x split): {tally or 'none'}"
+            f"variant with the plain network (variant x split): {_tally(verdicts)}"
+            + (f" (unpaired, Welch: {_tally(unpaired)})" if unpaired else "")
         )
     return lines
+
+
+def _tally(verdicts: list[str]) -> str:
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    return ", ".join(f"{n} {v}" for v, n in counts.items()) or "none"
 
 
 def _stray_lines(summary: dict[str, Any]) -> list[str]:
@@ -340,28 +356,30 @@ def _run_error_map(run: dict[str, Any], edges: np.ndarray) -> tuple[np.ndarray, 
 
 def _error_maps(
     cells: dict[tuple[str, str], list[dict[str, Any]]], canvas: int, path: Path
-) -> dict[tuple[str, str], tuple[int, int]]:
+) -> dict[tuple[str, str], tuple[tuple[int, ...], int]]:
     """Mean test centre error per position of the true centre (test canvases only), averaged
     over the seeds whose per-position errors exist (:func:`_run_error_map`); one row per split,
-    one column per variant. Returns cell -> (seeds drawn, seeds run); empty (nothing drawn)
-    when a cell has no seed to draw."""
+    one column per variant. Returns cell -> (the seeds drawn, how many ran); empty (nothing
+    drawn) when a cell has no seed to draw."""
     # bins on multiples of MAP_BIN: the quadrant border (canvas / 2) is an edge
     edges = np.arange(0, canvas - DIGIT // 2 + 1, MAP_BIN, dtype=float)
     maps: dict[tuple[str, str], np.ndarray] = {}
-    drawn: dict[tuple[str, str], tuple[int, int]] = {}
+    drawn: dict[tuple[str, str], tuple[tuple[int, ...], int]] = {}
     kept = {
-        (split, kind): [_run_error_map(r, edges) for r in cells.get((split, kind), [])]
+        (split, kind): [
+            (r["config"]["seed"], _run_error_map(r, edges)) for r in cells.get((split, kind), [])
+        ]
         for split in SPLITS
         for kind in VARIANTS
     }  # every run's map is kept, even when a cell without any leaves the figure undrawn
     for (split, kind), group in kept.items():
-        found = [m for m in group if m is not None]
+        found = [m for _, m in group if m is not None]
         if not found:
             return {}
         total = sum(t for t, _ in found)
         count = sum(c for _, c in found)
         maps[split, kind] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-        drawn[split, kind] = (len(found), len(group))
+        drawn[split, kind] = (tuple(sorted(seed for seed, m in group if m is not None)), len(group))
     plt = _plt()
     top = max(float(np.nanmax(m)) for m in maps.values())
     fig, axes = plt.subplots(len(SPLITS), len(VARIANTS), figsize=(13, 6.6))
@@ -410,18 +428,22 @@ def _machine_lines(runs: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _seeds_drawn(drawn: dict[tuple[str, str], tuple[int, int]]) -> str:
+def _seeds_drawn(drawn: dict[tuple[str, str], tuple[tuple[int, ...], int]]) -> str:
     """Which seeds an error-map figure averages, in words."""
     if not drawn:
         return (
             "the seeds present when the figure was drawn (a later rebuild found a cell without any)"
         )
-    if all(n == of for n, of in drawn.values()):
+    if all(len(seeds) == of for seeds, of in drawn.values()):
         return "all seeds"
-    shares = ", ".join(f"{split}/{kind} {n} of {of}" for (split, kind), (n, of) in drawn.items())
+    shares = ", ".join(
+        f"{split}/{kind} {len(seeds)} of {of} (seeds {', '.join(map(str, seeds))})"
+        for (split, kind), (seeds, of) in drawn.items()
+    )
     return (
         f"the seeds whose per-position errors were kept ({shares}; the others' "
-        "examples.npz were not kept)"
+        "examples.npz were not kept). The panels average different seeds, so they are not "
+        "comparable seed for seed, and a panel's mean can differ from its cell's in the tables"
     )
 
 
@@ -461,10 +483,12 @@ _CAVEATS = {
         "position from the borders (Islam et al. 2020; Kayhan & van Gemert 2020).",
     ],
     "detector": [
-        "The quadrant split is tilted against CoordConv here: every training canvas marks the "
-        "four test cells of the stride-16 map empty, a rule coordinate channels can encode "
-        "directly, while a plain fully convolutional head fires wherever the features look like "
-        "a digit.",
+        "The quadrant split may be tilted against CoordConv here (a hypothesis, not tested): "
+        "every training canvas marks the four test cells of the stride-16 map empty, a rule "
+        "coordinate channels make easy to learn. The plain net reads position from its zero "
+        "padding too and also falls far on this split, and CoordConv at the input (which gives "
+        "every later layer coordinates) stays level with it: only converting every layer fell "
+        "further.",
         "The band validation part extrapolates in position, but its centres fall in map cells "
         "that training fills too (the test's cells never are): for the detector it asks for "
         "unseen sub-cell offsets, a milder extrapolation than the test's.",
@@ -562,7 +586,10 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         "Verdict vs plain, per score: the mean difference (variant - plain) over the seeds both "
         "have, with its 95% interval, paired by seed (a seed's CoordConv variant starts from that "
         "seed's plain weights, `convert()` adding zero coordinate weights, and sees the same "
-        "canvases in the same order: Student's t on the per-seed differences); *better* / *worse* "
+        "canvases in the same order: Student's t on the per-seed differences; the pairing "
+        "replaced Welch's unpaired interval after the first 10-seed detector runs had finished, "
+        "so the unpaired verdicts are counted beside it, and a verdict that differs between "
+        "the two rests on the pairing); *better* / *worse* "
         "when the interval excludes 0 on that side, *equivalent within ±margin* when it lies "
         f"inside the margin (fixed before the runs: {CENTRE_MARGIN:g} px of centre error, "
         f"{RATE_MARGIN:.0%} of the rate), otherwise *inconclusive* (too few seeds to tell). The "
@@ -611,7 +638,8 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         "## Environment",
         "",
         f"- coordconv {env['coordconv']}, torch {env['torch']}, python {env['python']}, "
-        f"{env['platform']} ({env['processor']}); {first['threads']} thread(s) per run",
+        f"{' / '.join(sorted({r['versions']['platform'] for r in runs}))} ({env['processor']}); "
+        f"{first['threads']} thread(s) per run",
         f"- training time of all runs: {sum(r['wall_time_s'] for r in runs) / 60:.1f} min",
         *_machine_lines(runs),
     ]
