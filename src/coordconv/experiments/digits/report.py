@@ -373,13 +373,13 @@ def _error_maps(
         for kind in VARIANTS
     }  # every run's map is kept, even when a cell without any leaves the figure undrawn
     for (split, kind), group in kept.items():
-        found = [m for _, m in group if m is not None]
+        found = {seed: m for seed, m in group if m is not None}
         if not found:
             return {}
-        total = sum(t for t, _ in found)
-        count = sum(c for _, c in found)
+        total = sum(t for t, _ in found.values())
+        count = sum(c for _, c in found.values())
         maps[split, kind] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-        drawn[split, kind] = (tuple(sorted(seed for seed, m in group if m is not None)), len(group))
+        drawn[split, kind] = (tuple(sorted(found)), len(group))
     plt = _plt()
     top = max(float(np.nanmax(m)) for m in maps.values())
     fig, axes = plt.subplots(len(SPLITS), len(VARIANTS), figsize=(13, 6.6))

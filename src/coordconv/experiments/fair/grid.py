@@ -199,7 +199,8 @@ def _record_invocation(
     cores = os.cpu_count() or 1
     busy_now = machine_busy_s()
     outs = {name: kwargs["out"] for name, kwargs in jobs}
-    trials_busy = sum(read_json(Path(outs[n], "sweep.json")).get("busy_s", 0.0) for n in ran)
+    summaries = {n: read_json(Path(outs[n], "sweep.json")) for n in ran}
+    trials_busy = sum(summary.get("busy_s", 0.0) for summary in summaries.values())
     finals_busy = sum(
         read_json(path).get("cpu_time_s", 0.0)
         for n in ran
@@ -208,9 +209,7 @@ def _record_invocation(
     record = {
         "cells": ran,
         "cells_at_once": cells_at_once,
-        "trials_at_once": {
-            n: read_json(Path(outs[n], "sweep.json")).get("trials_at_once") for n in ran
-        },
+        "trials_at_once": {n: summary.get("trials_at_once") for n, summary in summaries.items()},
         "wall_s": wall_s,
         "cores": cores,
         "machine_utilisation": None
