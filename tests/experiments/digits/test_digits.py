@@ -327,6 +327,14 @@ def _fake_runs(test_errors: dict[str, list[float]]) -> list[dict]:
     return runs
 
 
+def test_summary_counts_cpu_seconds_not_wall_seconds():
+    """A run paused or sharing its cores has inflated wall time; the table shows CPU time, and
+    wall time only for runs that predate recording it."""
+    runs = _fake_runs({"plain": [1.0, 1.0]})
+    runs[0]["cpu_time_s"] = 0.25
+    assert summarise_digits(runs)["uniform/plain"]["train_cpu_s"] == [0.25, 1.0]
+
+
 def test_machine_lines_name_each_cpu_only_when_runs_mix_them():
     def run(cpu, speed):
         return {"versions": {"cpu": cpu} if cpu else {}, "examples_per_s": speed}

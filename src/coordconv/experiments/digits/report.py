@@ -164,7 +164,7 @@ def summarise_digits(runs: list[dict[str, Any]], head: str = "regressor") -> dic
             "train": {k: [f["train"][k] for f in finals] for k, *_ in spec.scores},
             "val_centre_error": [r["final"]["val"]["centre_error"] for r in group],
             "params": group[0]["params"],
-            "train_time_s": [r["wall_time_s"] for r in group],
+            "train_cpu_s": [_training_seconds(r) for r in group],
             "epochs_run": [r["epochs_run"] for r in group],
             "strays": {
                 key: found
@@ -223,7 +223,7 @@ def _table(split: str, summary: dict[str, Any], spec: HeadReport) -> list[str]:
     header = " | ".join(label for _, label, _, _ in spec.scores)
     compared = " | ".join(f"vs plain: {key}" for key, _, _ in spec.compared)
     lines = [
-        f"| variant | params | {header} | val centre error (px) | training s | {compared} |",
+        f"| variant | params | {header} | val centre error (px) | training CPU-s | {compared} |",
         "|---|---|" + "---|" * (len(spec.scores) + 2 + len(spec.compared)),
     ]
     for kind in VARIANTS:
@@ -235,7 +235,7 @@ def _table(split: str, summary: dict[str, Any], spec: HeadReport) -> list[str]:
         lines.append(
             f"| {kind} | {e['params']:,} | {scores} | "
             f"{mean_std(e['val_centre_error'], '{:.2f}'.format)} | "
-            f"{mean_std(e['train_time_s'], '{:.0f}'.format)} | {versus} |"
+            f"{mean_std(e['train_cpu_s'], '{:.0f}'.format)} | {versus} |"
         )
     return lines
 
@@ -410,6 +410,12 @@ def _error_maps(
     return drawn
 
 
+def _training_seconds(run: dict[str, Any]) -> float:
+    """A run's CPU seconds of training, or its wall seconds when it predates recording CPU
+    time: wall time grows while a run is paused or shares its cores, CPU time does not."""
+    return float(run.get("cpu_time_s", run["wall_time_s"]))
+
+
 def _machine_lines(runs: list[dict[str, Any]]) -> list[str]:
     """Where the runs trained, when more than one kind of CPU did (training seconds compare
     only within a CPU): per CPU the runs and their median training speed."""
@@ -420,7 +426,7 @@ def _machine_lines(runs: list[dict[str, Any]]) -> list[str]:
     if len(speeds) < 2:
         return []
     return [
-        "- the runs trained on more than one machine, so the training seconds above mix CPUs: "
+        "- the runs trained on more than one machine, so the training CPU-seconds above mix CPUs: "
         + "; ".join(
             f"{cpu}: {len(v)} runs, median {statistics.median(v):.0f} examples/s"
             for cpu, v in sorted(speeds.items())
@@ -640,7 +646,12 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         f"- coordconv {env['coordconv']}, torch {env['torch']}, python {env['python']}, "
         f"{' / '.join(sorted({r['versions']['platform'] for r in runs}))} ({env['processor']}); "
         f"{first['threads']} thread(s) per run",
-        f"- training time of all runs: {sum(r['wall_time_s'] for r in runs) / 60:.1f} min",
+        f"- training time of all runs: {sum(map(_training_seconds, runs)) / 60:.1f} CPU-min"
+        + (
+            " (wall time for the runs that predate CPU-time recording)"
+            if any("cpu_time_s" not in r for r in runs)
+            else ""
+        ),
         *_machine_lines(runs),
     ]
     md += ["", "## Reproduce", ""]
