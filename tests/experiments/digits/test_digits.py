@@ -276,6 +276,27 @@ def test_report_cli_rebuilds_a_digits_folder(tiny_digits):
     assert title in (out / "REPORT.md").read_text()
 
 
+def test_report_names_the_runs_validation_rule_and_its_caveat(tiny_digits, tmp_path):
+    """The band rule holds the band out of fitting (its caveat says so); runs made with the
+    corner-block rule are described as such, without that caveat."""
+    out, configs, _ = tiny_digits
+    build_digits_report(out)
+    text = (out / "REPORT.md").read_text()
+    assert "(`validation_rule='band'`)" in text and "held out of fitting too" in text
+    corners = tmp_path / "corners"
+    shutil.copytree(out, corners)
+    for name in configs:
+        path = corners / "runs" / name / "result.json"
+        result = json.loads(path.read_text())
+        result["config"]["data"]["validation_rule"] = "corners"
+        path.write_text(json.dumps(result))
+    build_digits_report(corners)
+    text = (corners / "REPORT.md").read_text()
+    assert "`validation_rule='corners'`" in text
+    assert "band" not in text.split("## How far to trust it")[1]
+    assert "held out of fitting too" not in text
+
+
 def test_error_maps_are_redrawn_from_kept_per_run_maps_without_examples(tiny_digits, tmp_path):
     out, configs, _ = tiny_digits
     build_digits_report(out)  # keeps each run's error_map.json beside its examples.npz

@@ -29,7 +29,14 @@ from coordconv.experiments.core.report import (
     save_figure,
     write_report,
 )
-from coordconv.experiments.digits.data import DIGIT, FRAGMENTS, NOISE, SPLITS, make_digit_canvases
+from coordconv.experiments.digits.data import (
+    BAND,
+    DIGIT,
+    FRAGMENTS,
+    NOISE,
+    SPLITS,
+    make_digit_canvases,
+)
 from coordconv.experiments.digits.detection import LOOSE, RADIUS, compare_variants
 from coordconv.experiments.digits.localiser import HEADS, VARIANTS
 from coordconv.experiments.digits.source import DIGITS_PER_CANVAS
@@ -483,6 +490,38 @@ _SHARED_CAVEATS = [
     "alike (`digits.grid.TUNED_EPOCHS`); where the rule fell back to its longest count the "
     "curves were still falling, and every variant got the same budget.",
 ]
+# the quadrant split's validation part, per ``validation_rule``, in words (``data.position_regions``)
+_VALIDATION_PARTS = {
+    "band": "validation digits lie in the band one step inside the training part toward it "
+    "(`validation_rule='band'`)",
+    "corners": "validation digits lie in the two corner blocks off the test quadrant's diagonal "
+    "(`validation_rule='corners'`, the rule before the band: it asks for no step toward the "
+    "test quadrant)",
+}
+
+
+def _band_caveats(canvas: int, head: str) -> list[str]:
+    """What the band validation rule (``data.position_regions``) leaves out of fitting, and why
+    its quadrant validation errors understate the test's."""
+    detector = [
+        "The band validation part extrapolates in position, but its centres fall in map cells "
+        "that training fills too (the test's cells never are): for the detector it asks for "
+        "unseen sub-cell offsets, a milder extrapolation than the test's."
+    ]
+    middle, last = canvas / 2, canvas - DIGIT + (DIGIT - 1) / 2  # the largest centre coordinate
+    return [
+        "The quadrant split's validation band is held out of fitting too: the nets fit digits "
+        f"centred at most {BAND * canvas:g} px in on at least one axis ({BAND:g} of the canvas), "
+        f"are validated in the band out to {middle:g} px and tested beyond it (both centre "
+        f"coordinates > {middle:g} px, up to {last:g}). Validation asks for a step "
+        f"of {middle - BAND * canvas:g} px of the test's kind, the test for up to "
+        f"{last - middle:g} px more, so quadrant validation errors understate test errors "
+        "(compare the two columns); runs made with the corner-block rule fitted the band, and "
+        "their quadrant numbers are not comparable with these.",
+        *(detector if head == "detector" else []),
+    ]
+
+
 _CAVEATS = {
     "regressor": [
         "Global average pooling after a zero-padded ResNet: the plain net can read absolute "
@@ -495,9 +534,6 @@ _CAVEATS = {
         "padding too and also falls far on this split, and CoordConv at the input (which gives "
         "every later layer coordinates) stays level with it: only converting every layer fell "
         "further.",
-        "The band validation part extrapolates in position, but its centres fall in map cells "
-        "that training fills too (the test's cells never are): for the detector it asks for "
-        "unseen sub-cell offsets, a milder extrapolation than the test's.",
         "One operating point (objectness above 0.5, one cell per digit, no Gaussian spread or "
         "average precision): variants calibrated differently are compared at that point only.",
     ],
@@ -569,8 +605,8 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         f"{canvas}x{canvas} canvases with {FRAGMENTS} fragments of other digits and Gaussian "
         f"noise (std {NOISE}); {_INTRO[head]}. Test canvases show digit images never seen in "
         "training; on the quadrant split their centres lie in the bottom-right quadrant, where "
-        "no training digit is centred (the dashed square below), and validation digits lie in the "
-        "band one step inside the training part toward it (`validation_rule='band'`).",
+        f"no training digit is centred (the dashed square below), and "
+        f"{_VALIDATION_PARTS[settings['validation_rule']]}.",
         "",
         "![samples](digits_samples.png)",
         "",
@@ -638,7 +674,11 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         )
     env = runs[0]["versions"]
     md += ["", "## How far to trust it", ""]
-    md += [f"- {line}" for line in (*_CAVEATS[head], *_SHARED_CAVEATS)]
+    band = settings["validation_rule"] == "band" and any(
+        e["split"] == "quadrant" for e in summary.values()
+    )
+    caveats = (*_CAVEATS[head], *(_band_caveats(canvas, head) if band else []), *_SHARED_CAVEATS)
+    md += [f"- {line}" for line in caveats]
     md += [
         "",
         "## Environment",
