@@ -482,14 +482,19 @@ def _samples(split_seed: int, canvas: int, max_digits: int, path: Path) -> None:
 
 
 _SHARED_CAVEATS = [
-    "One draw of the canvases (split seed 0) for every run: the intervals say how much training "
-    "randomness moves the numbers, not how much another draw of digits and positions would.",
+    "One draw of the canvases (split seed 0) for every run, the same test canvases scoring "
+    "every run: the intervals say how much training randomness moves the numbers, not how much "
+    "another draw of digits, positions or test canvases would.",
     "scikit-learn's digits are split into the fit / validation / test pools by image, not by "
     "writer: a writer's hand can appear on both sides.",
     "The epochs were chosen on validation with one tuning seed, for plain and all-CoordConv "
-    "alike (`digits.grid.TUNED_EPOCHS`); where the rule fell back to its longest count the "
-    "curves were still falling, and every variant got the same budget.",
+    "alike (`digits.grid.TUNED_EPOCHS`), by the mean validation error over the tuning runs: "
+    "where the rule fell back to its longest count that mean was still falling, and where it "
+    "stopped earlier single tuning runs can still be falling or rising at the chosen count (the "
+    "tuning reports, docs/digits-report/tuning/); every variant got the same budget.",
 ]
+# what one error-map sample is, per head
+_MAP_UNITS = {"regressor": "", "detector": f" (per digit, a missed one counting {LOOSE:g} px)"}
 # the quadrant split's validation part, per ``validation_rule``, in words (``data.position_regions``)
 _VALIDATION_PARTS = {
     "band": "validation digits lie in the band one step inside the training part toward it "
@@ -610,8 +615,8 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
         "",
         "![samples](digits_samples.png)",
         "",
-        f"One recipe for every variant (`digits.DIGITS_RECIPE`, its epochs chosen on validation "
-        f"by the tuning in `digits.grid.TUNED_EPOCHS`): {settings}, model width "
+        f"One recipe for every variant (`digits.DIGITS_RECIPE`, with the epochs chosen on "
+        f"validation by the tuning in `digits.grid.TUNED_EPOCHS`; as run): {settings}, model width "
         f"{first['model']['width']}, {len(runs)} finished runs, {counts} seeds per cell "
         f"(seeds {seeds[0]}-{seeds[-1]}). Test numbers are mean ± std over seeds; nothing was "
         "chosen on them.",
@@ -662,8 +667,8 @@ def build_digits_report(out: str | Path, command: str | None = None) -> Path:
     if maps or (out / "digits_error_maps.png").exists():
         md += [
             f"Mean centre error per {MAP_BIN}x{MAP_BIN} px cell of the true centre, over the test "
-            f"canvases (for the detector per digit, a missed one counting {LOOSE:g} px) of "
-            f"{_seeds_drawn(maps)}, from each run's examples.npz, kept as its error_map.json.",
+            f"canvases{_MAP_UNITS[head]} of {_seeds_drawn(maps)}, from each run's examples.npz, "
+            "kept as its error_map.json.",
             "",
             "![error maps](digits_error_maps.png)",
         ]
