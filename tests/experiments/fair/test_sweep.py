@@ -4,6 +4,7 @@ runs, resume, the fair report; and the search spaces and the missing-extra messa
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -305,6 +306,44 @@ def test_a_finished_sweep_is_not_run_again(tiny_sweep):
     out, summary, _ = tiny_sweep
     again = run_sweep("classification", "coordconv", "uniform", out, budget_min=0.05, **TINY)
     assert again == summary
+
+
+def test_a_cell_committed_with_final_runs_left_finishes_them_without_its_trials(
+    tiny_sweep, tmp_path
+):
+    """What git keeps of a cell stopped in its final phase (sweep.json, the ledger, finished
+    final runs; not trials/, ray/ or checkpoints) resumes at the final runs: no trial again."""
+    out, summary, _ = tiny_sweep
+    cell = tmp_path / "cell"
+    shutil.copytree(out, cell, ignore=shutil.ignore_patterns("trials", "ray", "checkpoint.pt"))
+    saved = {**summary, "final_done": False}
+    (cell / "sweep.json").write_text(json.dumps(saved))
+    runs = sorted((cell / "final" / summary["selected"] / "runs").iterdir())
+    kept, lost = runs[0], runs[-1]
+    shutil.rmtree(lost)  # unfinished when committed: its folder held only a checkpoint
+    kept_result = (kept / "result.json").read_text()
+    ledger = (cell / "ledger.jsonl").read_text()
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_sweep("classification", "coordconv", "uniform", cell, budget_min=0.05, **TINY)
+    again = run_sweep(
+        "classification",
+        "coordconv",
+        "uniform",
+        cell,
+        budget_min=0.05,
+        rungs=(0.02,),
+        max_trials=4,
+        final_seeds=2,
+        resume=True,
+        **TINY,
+    )
+    assert again["final_done"] and again["trials"] == summary["trials"]
+    assert not (cell / "trials").exists() and (cell / "ledger.jsonl").read_text() == ledger
+    assert (kept / "result.json").read_text() == kept_result  # a finished run is not redone
+    assert json.loads((lost / "result.json").read_text())["finished"]
+    assert [r["seed"] for r in again["final"]["runs"]] == [100, 101]
+    assert again["final"]["test"] == summary["final"]["test"]  # same seeds, same numbers
 
 
 def test_sweep_refuses_an_existing_folder_without_resume(tmp_path):

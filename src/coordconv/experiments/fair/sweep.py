@@ -23,7 +23,8 @@ result arrived. The selection at rung ``B`` is ``select_trial`` over the trials 
 ``B``: what a sweep stopped at ``B`` would have held, minus the trials it would have cut mid-run
 (the top rung is the sweep's own selection, over all its trials).
 Each rung's selection gets its own fresh-seed final runs (``final/<trial id>/``, shared by rungs
-that select the same trial).
+that select the same trial). ``sweep.json`` is first written when the sweep phase ends; a resume
+that finds it runs only the final runs left, from it alone (no ``trials/`` or ``ray/`` needed).
 
 Seeds: trial ``i`` of phase ``p`` trains with seed ``trial_seed(seed, p, i)`` (recorded in its
 config), and each cell's sampler starts from its own random state (``sampler_seed``), so cells
@@ -534,10 +535,10 @@ def run_sweep(
         raise ValueError(f"rungs must lie in (0, budget_min={budget_min:g}], got {rungs}")
     ladder = sorted({*rungs, budget_min})
     summary_path = out / "sweep.json"
-    if summary_path.exists() and read_json(summary_path).get("final_done"):
-        return read_json(summary_path)
-    ray_dir = out / "ray"
-    if ray_dir.exists() and not resume:
+    swept = read_json(summary_path) if summary_path.exists() else None
+    if swept is not None and swept.get("final_done"):
+        return swept
+    if ((out / "ray").exists() or swept is not None) and not resume:
         raise FileExistsError(f"{out} already holds a sweep: pass --resume to continue it")
     sizes = {k: v for k, v in dict(canvas=canvas, square=square).items() if v is not None}
     base: dict[str, Any] = dict(task=task, kind=ARMS[arm], split=split, seed=seed, threads=1)
@@ -565,6 +566,8 @@ def run_sweep(
         pass
 
     at_once = fixed_trials_at_once(out, trials_at_once, int(ray.cluster_resources()["CPU"]))
+    if swept is not None:  # the sweep phase is done: only final runs are left
+        return _finish(swept, out, final_seeds, at_once)
     budget = Budget(out, budget_min * 60.0)
     watch = _Watch(metric, mode, budget, on_progress)
 
@@ -695,19 +698,28 @@ def run_sweep(
         "final_done": False,
     }
     write_json(summary_path, summary)
-    by_id = {t["id"]: t for t in trials}
+    return _finish(summary, out, final_seeds, at_once)
+
+
+def _finish(summary: dict[str, Any], out: Path, final_seeds: int, at_once: int) -> dict[str, Any]:
+    """The final phase: each rung's selection retrained on fresh seeds (shared by rungs that
+    select the same trial), ``sweep.json`` saved after each. It reads only ``sweep.json``
+    (written when the sweep phase ends) and ``final/``, not ``trials/`` or ``ray/``: a cell
+    committed with its final runs unfinished (those folders git-ignored) finishes them on any
+    checkout, its finished runs kept."""
+    by_id = {t["id"]: t for t in summary["trials"]}
     finals: dict[str, Any] = {}
-    for step in steps:
+    for step in summary["rungs"]:
         chosen = step["selected"]
         if chosen is not None and chosen not in finals:
             finals[chosen] = _final_runs(
                 by_id[chosen], out / "final" / chosen, final_seeds, at_once
             )
         step["final"] = finals.get(chosen) if chosen is not None else None
-        write_json(summary_path, summary)
-    summary["final"] = steps[-1]["final"]
+        write_json(out / "sweep.json", summary)
+    summary["final"] = summary["rungs"][-1]["final"]
     summary["final_done"] = True
-    write_json(summary_path, summary)
+    write_json(out / "sweep.json", summary)
     return summary
 
 
