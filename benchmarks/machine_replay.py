@@ -26,7 +26,7 @@ from coordconv.experiments.core.config import TrainConfig
 from coordconv.experiments.core.io import read_json
 from coordconv.experiments.core.machine import cpu_name, reference_speed
 from coordconv.experiments.core.train import train
-from coordconv.experiments.fair.sweep import _ledger
+from coordconv.experiments.fair.sweep import read_ledger
 
 
 def recorded_seconds(ledger: list[dict[str, Any]], trial: str, epochs: int) -> float | None:
@@ -49,7 +49,7 @@ def replay_cell(sweep_dir: Path, trials: int, epochs: int) -> dict[str, Any]:
     """Recorded / replayed CPU-seconds for the cell's first ``trials`` trials that ran at least
     ``epochs`` epochs; the cell's ratio is their median."""
     summary = read_json(sweep_dir / "sweep.json")
-    ledger = _ledger(sweep_dir)
+    ledger = read_ledger(sweep_dir)
     rows = []
     for trial in sorted(summary["trials"], key=lambda t: t["id"]):
         if len(rows) == trials:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from coordconv.experiments.fair.grid import run_fair
-from coordconv.experiments.fair.sweep import _ledger, finish_times, run_sweep, trial_nodes
+from coordconv.experiments.fair.sweep import finish_times, read_ledger, run_sweep, trial_nodes
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
@@ -87,7 +87,7 @@ def test_a_lost_worker_node_costs_no_trial(cluster, tmp_path: Path, once) -> Non
     finished = finish_times(tmp_path)
     assert set(finished) <= set(ids)
     assert summary["spent_s"] == pytest.approx(sum(t["train_time_s"] for t in summary["trials"]))
-    records = _ledger(tmp_path)
+    records = read_ledger(tmp_path)
     there = {r["trial"] for r in records if r["node_id"] == worker_id}
     moved = there & {r["trial"] for r in records if r["node_id"] != worker_id}
     assert moved, "no trial was cut by the lost node"

@@ -26,10 +26,10 @@ from coordconv.experiments.fair.sweep import (
     SweepDependencyError,
     _Budget,
     _import_tune,
-    _ledger,
     _rung,
     finish_times,
     machines,
+    read_ledger,
     run_sweep,
     sampler_seed,
     trial_seed,
@@ -213,7 +213,7 @@ def test_sweep_writes_trials_and_selects_on_validation(tiny_sweep):
     # this machine's CPU, measured in the trials' workers
     (cpu, machine), *others = saved["machines"].items()
     assert not others and cpu == cpu_name() and machine["reference_steps_per_s"] > 0
-    assert machine["trial_epochs"] == len(_ledger(out))
+    assert machine["trial_epochs"] == len(read_ledger(out))
     for trial in saved["trials"]:
         result = json.loads((out / "trials" / trial["id"] / "result.json").read_text())
         # a trial never evaluates test (nor train): nothing of test can reach the selection
@@ -390,7 +390,7 @@ def test_a_trial_tune_gave_up_on_after_its_worker_died_resumes(tmp_path, monkeyp
         os.kill(records[0]["pid"], signal.SIGKILL)
         killed.append(records[0])
 
-    killer = once(lambda: _ledger(tmp_path), kill)
+    killer = once(lambda: read_ledger(tmp_path), kill)
     summary = run_sweep(
         "classification",
         "conv",
@@ -403,7 +403,7 @@ def test_a_trial_tune_gave_up_on_after_its_worker_died_resumes(tmp_path, monkeyp
     )
     assert killer.done.is_set(), "no trial reported an epoch"
     trial = killed[0]["trial"]
-    records = [r for r in _ledger(tmp_path) if r["trial"] == trial]
+    records = [r for r in read_ledger(tmp_path) if r["trial"] == trial]
     assert {r["pid"] for r in records} - {killed[0]["pid"]}, "the killed trial never resumed"
     epochs = [r["epoch"] for r in records]
     assert epochs[0] == 1 and epochs == sorted(set(epochs))  # resumed, not restarted

@@ -69,6 +69,7 @@ __all__ = [
     "finished_within",
     "load_trials",
     "machines",
+    "read_ledger",
     "run_sweep",
     "sampler_seed",
     "select_trial",
@@ -276,7 +277,7 @@ def _make_trainable(
     return trainable
 
 
-def _ledger(out: str | Path) -> list[dict[str, Any]]:
+def read_ledger(out: str | Path) -> list[dict[str, Any]]:
     """The results the driver received, in arrival order (``out/ledger.jsonl``)."""
     path = Path(out, "ledger.jsonl")
     if not path.exists():
@@ -290,7 +291,7 @@ def finish_times(out: str | Path) -> dict[str, float]:
     reports its own cumulative training time again, so each trial's time counts once."""
     spent: dict[str, float] = {}
     finished: dict[str, float] = {}
-    for record in _ledger(out):
+    for record in read_ledger(out):
         spent[record["trial"]] = record["train_time_s"]
         finished[record["trial"]] = sum(spent.values())
     return finished
@@ -298,7 +299,7 @@ def finish_times(out: str | Path) -> dict[str, float]:
 
 def trial_nodes(out: str | Path) -> dict[str, str | None]:
     """Trial id -> Ray's id of the node that ran its last attempt (its last result's)."""
-    return {r["trial"]: r.get("node_id") for r in _ledger(out)}
+    return {r["trial"]: r.get("node_id") for r in read_ledger(out)}
 
 
 def machines(out: str | Path) -> dict[str, dict[str, Any]]:
@@ -306,7 +307,7 @@ def machines(out: str | Path) -> dict[str, dict[str, Any]]:
     worker processes (``ledger.jsonl``; ledgers written before these were kept give ``{}``)."""
     speeds: dict[str, dict[tuple[Any, Any], float]] = {}
     epochs: dict[str, int] = {}
-    for r in _ledger(out):
+    for r in read_ledger(out):
         if r.get("cpu") is None or r.get("reference_steps_per_s") is None:
             continue
         process = (r.get("node_id"), r.get("pid"))
