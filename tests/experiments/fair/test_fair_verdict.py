@@ -61,6 +61,7 @@ def test_selection_path_follows_the_finishing_order():
     # b starts second but finishes first; c is the best and finishes last
     summary = {
         "task": "classification",
+        "spent_s": 90.0,
         "trials": [trial("a", 0.5, 50.0), trial("b", 0.2, 20.0), trial("c", 0.9, 90.0)],
     }
     assert selection_path(summary) == [(20.0, "b"), (50.0, "a"), (90.0, "c")]
@@ -72,6 +73,14 @@ def test_selection_path_follows_the_finishing_order():
         "trials": [{**t, "finished_at_s": None} for t in summary["trials"]],
     }
     assert [x for x, _ in selection_path(legacy)] == [10.0, 20.0, 30.0]
+    # one trial the ledger has no time for (cut before its first result): it finished last,
+    # at the sweep's end, and the others keep their ledger times
+    untimed = {
+        **summary,
+        "spent_s": 95.0,  # the last trial was cut after its last result
+        "trials": [{**summary["trials"][0], "finished_at_s": None}, *summary["trials"][1:]],
+    }
+    assert selection_path(untimed) == [(20.0, "b"), (90.0, "c"), (95.0, "c")]
 
 
 def _cell(arm: str, accuracy: float, machines: dict) -> dict:

@@ -134,11 +134,16 @@ def _arm(summary: dict[str, Any]) -> str:
 
 
 def _finish_order(summary: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
-    """``(tuning seconds spent when the trial finished, trial)`` in finishing order; sweeps
-    made before the ledger: start order, each trial's time added in turn."""
+    """``(tuning seconds spent when the trial finished, trial)`` in finishing order (a trial
+    the ledger has no time for finished last, as the rungs count it: in the top rung only);
+    sweeps made before the ledger: start order, each trial's time added in turn."""
     trials = summary["trials"]
-    if trials and all(t.get("finished_at_s") is not None for t in trials):
-        return sorted(((t["finished_at_s"], t) for t in trials), key=lambda p: p[0])
+    if any(t.get("finished_at_s") is not None for t in trials):
+        end = summary["spent_s"]
+        timed = [
+            (t["finished_at_s"] if t.get("finished_at_s") is not None else end, t) for t in trials
+        ]
+        return sorted(timed, key=lambda p: p[0])
     path, spent = [], 0.0
     for trial in trials:
         spent += trial["train_time_s"]
@@ -528,9 +533,7 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
     _verdicts(entries)
     budget = settings["budget_min"]
     ladder = settings.get("ladder", [budget])
-    first = read_json(done[0] / "sweep.json")
-    finals = sorted((done[0] / "final").glob("**/runs/*/result.json"))
-    versions = read_json(finals[0])["versions"] if finals else first.get("versions", {})
+    environments = _environments(done)
     missing = [
         f"{t}/{a}/{s}" for t in TASKS for s in SPLITS for a in ARM_ORDER if (t, a, s) not in tuning
     ]
@@ -582,9 +585,11 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         f"baseline *solves* (train and test at the target), *nearly solves* (train within "
         f"{FIT_MARGIN:g} of the target, test within {NEAR_MARGIN:g}), *fails to generalise* "
         f"(train within {FIT_MARGIN:g} of the target, test more than {GAP_MARGIN:g} below "
-        f"train: the paper's failure) or *underfits* (otherwise: the budget bought no fit). "
-        f"All seeds solve or nearly solve: *contradicted*; all fail to generalise: "
-        f"*supported*; all underfit: *inconclusive*; else *mixed*. A baseline's claim also "
+        f"train: the paper's failure), *falls short* (train at the target, test short of it "
+        f"but within {GAP_MARGIN:g} of train) or *underfits* (otherwise: the budget bought no "
+        f"fit). All seeds solve or nearly solve: *contradicted*; all fail to generalise: "
+        f"*supported*; all underfit, or all fall short: *inconclusive*; else *mixed*. A "
+        f"baseline's claim also "
         f"needs the CoordConv arm to solve the cell. `coordconv-paper` is CoordConv swept over "
         f"the paper's plain space (lr, L2, batch, epochs, schedule; none of this project's "
         f"switches).",
@@ -637,10 +642,7 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         "",
         "## Environment",
         "",
-        "- "
-        + ", ".join(f"{k} {versions[k]}" for k in ("coordconv", "torch", "python") if k in versions)
-        + f", {versions.get('platform', '?')} ({versions.get('processor', '?')}), "
-        f"{first['cores']} CPU cores for Ray",
+        *(f"- {env}: {', '.join(cells)}" for env, cells in environments.items()),
         "- CPU utilisation of each sweep (busy core-seconds / cores x wall seconds): "
         + ", ".join(
             f"{e['task']}/{e['arm']}/{e['split']} {100 * e['cpu_utilisation']:.0f}%"
@@ -656,9 +658,27 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         "cells": entries,
         "tuning": list(tuning.values()),
         "speed": speeds,
-        "versions": versions,
+        "environments": environments,
     }
     return write_report(out, md, results)
+
+
+def _environments(sweep_dirs: list[Path]) -> dict[str, list[str]]:
+    """Each distinct software and machine the sweeps ran on -> the cells that ran there (read
+    from a final run's ``versions``, or the sweep's where it has none)."""
+    environments: dict[str, list[str]] = {}
+    for d in sweep_dirs:
+        summary = read_json(d / "sweep.json")
+        finals = sorted((d / "final").glob("**/runs/*/result.json"))
+        versions = read_json(finals[0])["versions"] if finals else summary.get("versions", {})
+        text = ", ".join(
+            f"{k} {versions[k]}" for k in ("coordconv", "torch", "python") if k in versions
+        ) + (
+            f", {versions.get('platform', '?')} ({versions.get('cpu', versions.get('processor', '?'))}), "
+            f"{summary['cores']} CPU cores for Ray"
+        )
+        environments.setdefault(text, []).append(d.name)
+    return environments
 
 
 def _command(settings: dict[str, Any], out: Path) -> str:
@@ -711,7 +731,12 @@ def _speed_lines(speeds: list[dict[str, Any]]) -> list[str]:
         "(>) where conv never got there. Trial weights are trained on the training part minus "
         "its validation part, so a rung's final runs (the whole training part, fresh seeds) can "
         "reach the target where its trials did not: the last column is the first rung whose "
-        "conv final runs did, on how many seeds.",
+        "conv final runs did, on how many seeds. Not the paper's measure: its ~150x compares the "
+        "training time of single models; these compare tuning CPU-time, search included, read "
+        "off one sweep per arm (another sweep draws other configurations in another order), on "
+        "the machines the cells ran on (see *Machines*). A curve moves only when a trial "
+        "finishes, so where the conv arm's best is low, (b) can fall below 1x: its first "
+        "trial finished before CoordConv's first, which already solved the task.",
         "",
         "| task | split | conv best | CoordConv (a) | coordconv-paper (a) | conv (a) | "
         "ratio (a) | CoordConv (b) | coordconv-paper (b) | conv (b) | ratio (b) | "

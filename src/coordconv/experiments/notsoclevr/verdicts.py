@@ -16,12 +16,15 @@ The rules, each able to say no:
   - *nearly solves*: train within ``FIT_MARGIN`` of the target and test within ``NEAR_MARGIN``;
   - *fails to generalise*: train within ``FIT_MARGIN`` of the target ("fits its training
     data"), test more than ``GAP_MARGIN`` below train — the paper's failure;
+  - *falls short*: train at the target, test short of it by more than ``NEAR_MARGIN`` but
+    within ``GAP_MARGIN`` of train: it learned the map and generalises, not exactly;
   - *underfits*: anything else (train short of the target by more than ``FIT_MARGIN``, or
     train and test short alike): the budget did not buy a fit, which says nothing of the claim.
 
   The cell: every seed solves or nearly solves -> *contradicted*; every seed fails to
   generalise -> *supported: fails to generalise*; every seed underfits -> *inconclusive:
-  underfits at B*; otherwise *mixed*. Each names its budget ``B`` and the train and test
+  underfits at B*; every seed falls short -> *inconclusive: falls short at B*; otherwise
+  *mixed*. Each names its budget ``B`` and the train and test
   metrics. In the quick report the conv cells with a paper number get this rule at their epoch
   budget; every other cell there is *n/a* (the paper gives no number).
 
@@ -65,7 +68,7 @@ PAPER: dict[tuple[str, str, str], str] = {
 FIT_MARGIN = 0.10  # train within this of the target: the baseline fits its training data
 NEAR_MARGIN = 0.01  # test within this of the target (train fits): it nearly solves the task
 GAP_MARGIN = 0.10  # test this far below train (train fits): it fails to generalise
-OUTCOMES = ("solves", "nearly solves", "fails to generalise", "underfits")
+OUTCOMES = ("solves", "nearly solves", "fails to generalise", "falls short", "underfits")
 
 
 def _reached(task: str, metrics: dict[str, float]) -> bool:
@@ -84,7 +87,7 @@ def seed_outcome(task: str, train: dict[str, float], test: dict[str, float]) -> 
         return "nearly solves"
     if test[metric] < train[metric] - GAP_MARGIN:
         return "fails to generalise"
-    return "underfits"
+    return "falls short" if spec.reached(train) else "underfits"
 
 
 def _span(metric: str, values: list[float]) -> str:
@@ -121,6 +124,11 @@ def baseline_verdict(
         return f"supported at {budget}: fails to generalise ({numbers})"
     if set(outcomes) == {"underfits"}:
         return f"inconclusive: underfits at {budget} ({numbers})"
+    if set(outcomes) == {"falls short"}:
+        return (
+            f"inconclusive: falls short at {budget}: fits train, test short of the target by "
+            f"{NEAR_MARGIN:g}-{GAP_MARGIN:g} ({numbers})"
+        )
     counts = ", ".join(f"{outcomes.count(o)} {o}" for o in OUTCOMES if o in outcomes)
     return f"mixed at {budget}: {counts} ({numbers})"
 
