@@ -14,6 +14,7 @@ Two numbers on test exist per cell:
 from __future__ import annotations
 
 import functools
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ __all__ = [
     "main_machine",
     "posthoc_test",
     "selection_path",
+    "wilson_interval",
 ]
 
 COLOURS = {
@@ -256,12 +258,21 @@ def _sweep_entries(sweep_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
             )
         entries.append(entry)
     vals = [t["val"][summary["metric"]] for t in summary["trials"]]
+    first = rungs[0]
+    early = [
+        t for t in summary["trials"] if len(rungs) == 1 or finished_within(t, first["budget_min"])
+    ]
     tuning = {
         "task": task,
         "arm": arm,
         "split": split,
         "trials": len(vals),
         "at_target_on_val": sum(spec.reached(t["val"]) for t in summary["trials"]),
+        "first_rung": {
+            "budget_min": first["budget_min"],
+            "trials": len(early),
+            "at_target_on_val": sum(spec.reached(t["val"]) for t in early),
+        },
         "val_quartiles": statistics.quantiles(vals, n=4, method="inclusive")
         if len(vals) > 1
         else vals * 3,
@@ -764,6 +775,16 @@ def _speed_lines(speeds: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a binomial share (``z`` = 1.96: 95%); (0, 1) for n = 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _tuning_lines(tuning: dict[tuple[str, str, str], dict[str, Any]]) -> list[str]:
     """How easy good hyperparameters are to find: per arm and cell, the share of sampled
     configurations at the target on validation, and the spread of their validation metric."""
@@ -773,10 +794,13 @@ def _tuning_lines(tuning: dict[tuple[str, str, str], dict[str, Any]]) -> list[st
         'A widely read CoordConv tutorial: *"when using coordconv, it took much less time to find '
         "good hyperparameters\"*. Per arm and cell, the share of the sweep's trials at the target "
         "on validation (trials ASHA stopped early included: they are configurations the search "
-        "tried), and the quartiles of their validation metric:",
+        "tried), with a 95% interval on the share (Wilson; a handful of trials says little), "
+        "the same within the first rung alone (the ladder's cells ran many more trials, most "
+        "stopped by ASHA after a few epochs), and the quartiles of their validation metric:",
         "",
-        "| task | split | arm | trials | at target on val | val quartiles (25/50/75%) |",
-        "|---|---|---|---|---|---|",
+        "| task | split | arm | trials | at target on val | 95% interval | within the first "
+        "rung | val quartiles (25/50/75%) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for task in TASKS:
         for split in SPLITS:
@@ -789,8 +813,12 @@ def _tuning_lines(tuning: dict[tuple[str, str, str], dict[str, Any]]) -> list[st
                     _val_text(t["selection_metric"], metric, q) for q in t["val_quartiles"]
                 )
                 share = t["at_target_on_val"] / t["trials"] if t["trials"] else 0.0
+                low, high = wilson_interval(t["at_target_on_val"], t["trials"])
+                early = t["first_rung"]
                 lines.append(
                     f"| {task} | {split} | {arm} | {t['trials']} | {t['at_target_on_val']} "
-                    f"({100 * share:.0f}%) | {quartiles} |"
+                    f"({100 * share:.0f}%) | {100 * low:.0f}-{100 * high:.0f}% | "
+                    f"{early['at_target_on_val']}/{early['trials']} in "
+                    f"{early['budget_min']:g} CPU-min | {quartiles} |"
                 )
     return [*lines, ""]
