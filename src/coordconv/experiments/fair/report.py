@@ -584,9 +584,9 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         )
         + f"At each rung the trial that validation selects (`selection.select_trial`: {rules}) "
         f"was retrained on the whole training part for {settings['final_seeds']} fresh seeds "
-        f"(100+), stopping at the epoch the trial reached; only those runs are scored on test "
-        f"(**train** and **test** below, mean ± std over seeds; **solved**: seeds with train "
-        f"and test at the target).",
+        f"(100+), stopping at the epoch the trial reached (their training is outside the "
+        f"budget); only those runs are scored on test (**train** and **test** below, mean ± "
+        f"std over seeds; **solved**: seeds with train and test at the target).",
         "",
         "Selection metric on validation: accuracy (classification), mean pixel error "
         "(regression), IoU (rendering). Targets as in the paper reproduction: classification "
