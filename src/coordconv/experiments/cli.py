@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from coordconv.experiments.fair.grid import LADDER
+from coordconv.experiments.fair.grid import ARM_ORDER, LADDER
 from coordconv.experiments.fair.sweep import ARMS
 from coordconv.experiments.notsoclevr.data import QUADRANTS, SPLITS, TASKS
 from coordconv.experiments.notsoclevr.models import KINDS
@@ -60,6 +60,19 @@ def _minutes(text: str) -> tuple[float, ...]:
     if not values or any(v <= 0 for v in values):
         raise typer.BadParameter(f"expected CPU-minutes > 0 separated by commas, got {text!r}")
     return values
+
+
+def _names(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """``"classification,regression"`` -> those names, in ``allowed``'s order; a clear error
+    naming the allowed ones for anything else."""
+    names = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = sorted(names - set(allowed))
+    if not names or unknown:
+        raise typer.BadParameter(
+            f"unknown {what} {', '.join(unknown) or repr(text)}; expected some of "
+            f"{', '.join(allowed)}, separated by commas"
+        )
+    return tuple(name for name in allowed if name in names)
 
 
 def _fail(message: str) -> None:
@@ -338,13 +351,25 @@ def reproduce(
             "(their CPUs shared, each cell keeping its own budget)",
         ),
     ] = 1,
+    tasks: Annotated[
+        str, typer.Option(help="--fair: only these tasks (comma-separated)")
+    ] = ",".join(TASKS),
+    splits: Annotated[
+        str, typer.Option(help="--fair: only these splits (one (task, split)'s arms per machine)")
+    ] = ",".join(SPLITS),
+    arms: Annotated[str, typer.Option(help="--fair: only these arms")] = ",".join(ARM_ORDER),
 ) -> None:
     """Run the whole grid (3 tasks x 2 models x 2 splits x seeds), resumably, then write REPORT.md.
 
     With --fair: sweep every arm of every cell with equal tuning budgets instead (hours at the
     default budget on a 2-core CPU; resumable), then write the fair REPORT.md."""
     if fair:
-        _reproduce_fair(out, _minutes(ladder), final_seeds, address, canvas, cells_at_once)
+        chosen = (
+            _names(tasks, TASKS, "tasks"),
+            _names(splits, SPLITS, "splits"),
+            _names(arms, ARM_ORDER, "arms"),
+        )
+        _reproduce_fair(out, _minutes(ladder), final_seeds, address, canvas, cells_at_once, chosen)
         return
     from coordconv.experiments.core.grid import run_grid, threads_per_job
     from coordconv.experiments.core.train import NonFiniteLossError
@@ -390,6 +415,7 @@ def _reproduce_fair(
     address: str | None,
     canvas: int | None,
     cells_at_once: int = 1,
+    chosen: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = (TASKS, SPLITS, ARM_ORDER),
 ) -> None:
     from coordconv.experiments.fair.grid import cells, run_fair
     from coordconv.experiments.fair.report import build_fair_report
@@ -397,7 +423,7 @@ def _reproduce_fair(
 
     started = time.perf_counter()
     with _progress() as bar:
-        grid = bar.add_task("fair", total=len(cells()), info="")
+        grid = bar.add_task("fair", total=len(cells(*chosen)), info="")
         sweep_job = bar.add_task("sweep", total=1, info="")
         show_sweep = _sweep_progress(bar, sweep_job)
 
@@ -429,6 +455,9 @@ def _reproduce_fair(
                 address=address,
                 canvas=canvas,
                 cells_at_once=cells_at_once,
+                tasks=chosen[0],
+                splits=chosen[1],
+                arms=chosen[2],
                 on_cell=done,
                 on_progress=progress,
             )
@@ -437,7 +466,10 @@ def _reproduce_fair(
         except KeyboardInterrupt:
             console.print(f"interrupted: re-run the same command to resume ({out})")
             raise typer.Exit(code=130) from None
-    path = build_fair_report(out, command=" ".join(["coordconv", *sys.argv[1:]]))
+    # a part of the grid is not how the whole report is regenerated: the report says how
+    whole = chosen == (TASKS, SPLITS, ARM_ORDER)
+    command = " ".join(["coordconv", *sys.argv[1:]]) if whole else None
+    path = build_fair_report(out, command=command)
     console.print(f"fair comparison done in {time.perf_counter() - started:.0f} s -> {path}")
 
 
