@@ -27,11 +27,13 @@ from coordconv.experiments.fair.sweep import (
     _Budget,
     _import_tune,
     _rung,
+    arrival_times,
     finish_times,
     machines,
     read_ledger,
     run_sweep,
     sampler_seed,
+    state_at,
     trial_seed,
 )
 from coordconv.experiments.notsoclevr import ModelConfig, NotSoClevrData
@@ -147,22 +149,40 @@ def test_machines_give_each_cpu_the_median_speed_of_its_processes(tmp_path):
     assert machines(tmp_path / "none") == {}
 
 
-def test_a_rung_never_selects_a_trial_that_finished_after_its_budget():
-    def trial(name, val, finished):
-        return {"id": name, "val": {"accuracy": val, "loss": 1 - val}, "finished_at_s": finished}
+def test_a_rung_selects_each_trial_as_it_stood_at_its_budget():
+    def trial(name, vals_at):  # [(epoch's validation accuracy, tuning seconds at its arrival)]
+        history = [
+            {"epoch": i + 1, "val": {"accuracy": v, "loss": 1 - v}, "at_s": at}
+            for i, (v, at) in enumerate(vals_at)
+        ]
+        return {
+            "id": name,
+            "val": history[-1]["val"],
+            "epochs_run": len(history),
+            "finished_at_s": history[-1]["at_s"],
+            "history": history,
+            "train_time_s": 10.0,
+        }
 
-    # the best trial (c) finished after 2 CPU-min: the 1-minute rung cannot hold it
-    trials = [trial("a", 0.5, 30.0), trial("b", 0.6, 59.0), trial("c", 1.0, 130.0)]
-    trials.append(trial("d", 0.9, None))  # never reached the ledger: only the top rung sees it
-    for t in trials:
-        t["train_time_s"] = 10.0
+    # c is still running at 1 CPU-minute (epoch 1 only) and ends best; a 1-minute sweep would
+    # have cut it at epoch 1, where it already led: the rung selects that state, never a later one
+    trials = [
+        trial("a", [(0.2, 10.0), (0.5, 30.0)]),
+        trial("b", [(0.6, 59.0)]),
+        trial("c", [(0.7, 40.0), (0.8, 100.0), (1.0, 130.0)]),
+    ]
+    trials.append({**trial("d", [(0.9, None)]), "finished_at_s": None})  # never in the ledger
     low = _rung(trials, "classification", 1.0, top=False)
-    assert (low["selected"], low["trials"], low["spent_s"]) == ("b", 2, 59.0)
+    assert (low["selected"], low["epoch"], low["trials"], low["spent_s"]) == ("c", 1, 3, 59.0)
+    assert low["val"]["accuracy"] == 0.7
     mid = _rung(trials, "classification", 2.0, top=False)
-    assert (mid["selected"], mid["trials"]) == ("b", 2)
+    assert (mid["selected"], mid["epoch"], mid["val"]["accuracy"]) == ("c", 2, 0.8)
     assert _rung(trials, "classification", 0.1, top=False)["selected"] is None
     top = _rung(trials, "classification", 3.0, top=True)
-    assert (top["selected"], top["trials"], top["spent_s"]) == ("c", 4, 40.0)
+    assert (top["selected"], top["epoch"], top["trials"], top["spent_s"]) == ("c", 3, 4, 40.0)
+    # sweeps recorded before per-epoch histories: a trial counts once it finished within
+    old = [{k: v for k, v in t.items() if k != "history"} for t in trials]
+    assert _rung(old, "classification", 1.0, top=False)["selected"] == "b"
 
 
 def test_trial_and_sampler_seeds_are_distinct_and_stay_clear_of_final_seeds():
@@ -246,11 +266,19 @@ def test_sweep_records_each_rung_from_its_prefix(tiny_sweep):
         t["id"]: finished.get(t["id"]) for t in summary["trials"]
     }
     low, top = summary["rungs"]
-    eligible = [t for t in summary["trials"] if (t["finished_at_s"] or 1e9) <= 0.02 * 60]
+    arrived = arrival_times(out)
+    for t in summary["trials"]:  # every epoch's arrival on the ledger is recorded
+        assert [h["at_s"] for h in t["history"]] == [
+            arrived.get(t["id"], {}).get(h["epoch"]) for h in t["history"]
+        ]
+    states = [state_at(t, 0.02) for t in summary["trials"]]
+    eligible = [s for s in states if s is not None]
     assert low["trials"] == len(eligible)
+    assert all(s["at_s"] <= 0.02 * 60 for s in eligible)
     if eligible:
-        assert low["selected"] == select_trial(eligible, "classification")["id"]
-        assert low["final"]["trial"] == low["selected"]
+        chosen = select_trial(eligible, "classification")
+        assert (low["selected"], low["epoch"]) == (chosen["id"], chosen["epochs_run"])
+        assert (low["final"]["trial"], low["final"]["epoch"]) == (low["selected"], low["epoch"])
     assert top["selected"] == summary["selected"] and top["final"] == summary["final"]
 
 

@@ -252,9 +252,10 @@ def _sweep_entries(sweep_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
             cfg = TrainConfig.from_dict(selected["config"])
             entry.update(
                 selected_config=_short_config(selected["config"], summary["search_space"]),
-                epochs_run=selected["epochs_run"],
+                # the selected state: the epoch and validation score it had at the rung
+                epochs_run=rung.get("epoch") or selected["epochs_run"],
                 params=count_params(build_model(cfg.model)),
-                val=selected["val"][summary["metric"]],
+                val=(rung.get("val") or selected["val"])[summary["metric"]],
             )
         entries.append(entry)
     vals = [t["val"][summary["metric"]] for t in summary["trials"]]
@@ -577,8 +578,10 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         + (
             f"**The budget ladder**: the cells that decide the claim ({climbing}) were swept to "
             f"the top rung of {ladder_text} CPU-minutes; the selection at a lower rung B is the "
-            f"best validation trial among those whose last result arrived within B (the "
-            f"sweep's own ledger), so one sweep gives every rung. "
+            f"best validation trial over every trial's state at B (its last epoch whose result "
+            f"arrived within B, by the sweep's own ledger, with that epoch's validation score: "
+            f"what a sweep stopped at B would have held, the trials it would have cut "
+            f"included), so one sweep gives every rung; its final runs stop at that epoch. "
             if len(ladder) > 1
             else ""
         )
@@ -606,9 +609,9 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
         f"switches).",
         "",
         "*Selected on test* is what the paper did for its baselines (best of the sweep by test "
-        "accuracy): the best test score among the trials' own weights (trials finished within "
-        "the rung), computed after selection and shown only to compare; it is optimistic by "
-        "construction.",
+        "accuracy): the best test score among the trials' own last weights (the trials whose "
+        "last result arrived within the rung: the trials keep no earlier weights), computed "
+        "after selection and shown only to compare; it is optimistic by construction.",
         "",
     ]
     if missing:

@@ -19,11 +19,13 @@ Budget ladder: one sweep run to its top budget also gives the selection at every
 ``B`` in ``rungs``, as its prefix. The driver logs every trial result in arrival order
 (``ledger.jsonl``: trial, epoch, the trial's training seconds so far) — the view the budget stopper
 has — so each trial's ``finished_at_s`` is the tuning seconds all trials had spent when its last
-result arrived. The selection at rung ``B`` is ``select_trial`` over the trials finished within
-``B``: what a sweep stopped at ``B`` would have held, minus the trials it would have cut mid-run
-(the top rung is the sweep's own selection, over all its trials).
-Each rung's selection gets its own fresh-seed final runs (``final/<trial id>/``, shared by rungs
-that select the same trial). ``sweep.json`` is first written when the sweep phase ends; a resume
+result arrived, and each epoch of a trial its ``at_s``. The selection at rung ``B`` is
+``select_trial`` over every trial's state at ``B`` (``state_at``: its last epoch whose result
+arrived within ``B``, with that epoch's validation metrics): what a sweep stopped at ``B`` would
+have held, the trials it would have cut mid-run included, as the top rung (the sweep's own
+selection) includes those its budget cut. Each rung's selection gets its own fresh-seed final
+runs, stopping at the selected epoch (``final/<trial id>/``, or ``final/<trial id>-e<epoch>/``
+for a trial selected before its last epoch; shared by rungs that select the same state). ``sweep.json`` is first written when the sweep phase ends; a resume
 that finds it runs only the final runs left, from it alone (no ``trials/`` or ``ray/`` needed).
 
 Seeds: trial ``i`` of phase ``p`` trains with seed ``trial_seed(seed, p, i)`` (recorded in its
@@ -216,6 +218,12 @@ def load_trials(out: str | Path) -> list[dict[str, Any]]:
                 "config": result["config"],
                 "val": result["final"]["val"],
                 "epochs_run": result["epochs_run"],
+                # per-epoch validation: the state a smaller budget would have stopped it at
+                "history": [
+                    {"epoch": h["epoch"], "val": h["val"]}
+                    for h in result.get("history", [])
+                    if "val" in h
+                ],
                 # CPU seconds of training (wall seconds in sweeps made before they were kept)
                 "train_time_s": result.get("cpu_time_s", result["wall_time_s"]),
                 "wall_time_s": result["wall_time_s"],
@@ -295,6 +303,18 @@ def finish_times(out: str | Path) -> dict[str, float]:
         spent[record["trial"]] = record["train_time_s"]
         finished[record["trial"]] = sum(spent.values())
     return finished
+
+
+def arrival_times(out: str | Path) -> dict[str, dict[int, float]]:
+    """Trial id -> {epoch: tuning seconds all trials had spent when that epoch's result reached
+    the driver}, replayed from ``out/ledger.jsonl``; an epoch reported again by a retried trial
+    keeps its first arrival."""
+    spent: dict[str, float] = {}
+    arrived: dict[str, dict[int, float]] = {}
+    for record in read_ledger(out):
+        spent[record["trial"]] = record["train_time_s"]
+        arrived.setdefault(record["trial"], {}).setdefault(record["epoch"], sum(spent.values()))
+    return arrived
 
 
 def trial_nodes(out: str | Path) -> dict[str, str | None]:
@@ -665,10 +685,12 @@ def run_sweep(
     cores = int(ray.cluster_resources().get("CPU", 1))
 
     trials = load_trials(out)
-    finished, nodes = finish_times(out), trial_nodes(out)
+    finished, nodes, arrived = finish_times(out), trial_nodes(out), arrival_times(out)
     for trial in trials:
         trial["finished_at_s"] = finished.get(trial["id"])
         trial["node_id"] = nodes.get(trial["id"])
+        for entry in trial["history"]:
+            entry["at_s"] = arrived.get(trial["id"], {}).get(entry["epoch"])
     watch.settle(trials)
     steps = [_rung(trials, task, rung, top=rung == budget_min) for rung in ladder]
     summary: dict[str, Any] = {
@@ -712,11 +734,16 @@ def _finish(summary: dict[str, Any], out: Path, final_seeds: int, at_once: int) 
     finals: dict[str, Any] = {}
     for step in summary["rungs"]:
         chosen = step["selected"]
-        if chosen is not None and chosen not in finals:
-            finals[chosen] = _final_runs(
-                by_id[chosen], out / "final" / chosen, final_seeds, at_once
-            )
-        step["final"] = finals.get(chosen) if chosen is not None else None
+        if chosen is None:
+            step["final"] = None
+            continue
+        trial = by_id[chosen]
+        epoch = step.get("epoch") or trial["epochs_run"]
+        key = chosen if epoch == trial["epochs_run"] else f"{chosen}-e{epoch}"
+        if key not in finals:
+            state = {**trial, "epochs_run": epoch}
+            finals[key] = _final_runs(state, out / "final" / key, final_seeds, at_once)
+        step["final"] = finals[key]
         write_json(out / "sweep.json", summary)
     summary["final"] = summary["rungs"][-1]["final"]
     summary["final_done"] = True
@@ -753,20 +780,44 @@ def finished_within(trial: dict[str, Any], budget_min: float) -> bool:
     return finished is not None and finished <= budget_min * 60.0
 
 
+def state_at(trial: dict[str, Any], budget_min: float) -> dict[str, Any] | None:
+    """The trial as a sweep stopped at ``budget_min`` CPU-minutes would have held it: its last
+    epoch whose result arrived within the budget, with that epoch's validation metrics as
+    ``val``, the epoch as ``epochs_run`` and the arrival as ``at_s``; None if no epoch did.
+    Sweeps recorded before per-epoch histories: the trial itself if it finished within."""
+    if "history" not in trial:
+        return (
+            {**trial, "at_s": trial["finished_at_s"]}
+            if finished_within(trial, budget_min)
+            else None
+        )
+    reached = [
+        h for h in trial["history"] if h.get("at_s") is not None and h["at_s"] <= budget_min * 60.0
+    ]
+    if not reached:
+        return None
+    last = max(reached, key=lambda h: h["epoch"])
+    return {**trial, "val": last["val"], "epochs_run": last["epoch"], "at_s": last["at_s"]}
+
+
 def _rung(
     trials: list[dict[str, Any]], task: str, budget_min: float, *, top: bool
 ) -> dict[str, Any]:
     """The selection at one rung, by ``select_trial``'s rule: at the top rung among all the
-    sweep's trials (those the budget cut included, as in any sweep); at a lower rung among the
-    trials whose last result arrived within its budget (``finished_at_s``)."""
-    within = [t for t in trials if top or finished_within(t, budget_min)]
+    sweep's trials (those the budget cut included, as in any sweep); at a lower rung among every
+    trial's state at its budget (``state_at``: the trials it would have cut included)."""
+    states = [t if top else state_at(t, budget_min) for t in trials]
+    within = [s for s in states if s is not None]
+    chosen = select_trial(within, task) if within else None
     return {
         "budget_min": budget_min,
         "trials": len(within),
         "spent_s": sum(t["train_time_s"] for t in trials)
         if top
-        else max((t["finished_at_s"] for t in within), default=0.0),
-        "selected": select_trial(within, task)["id"] if within else None,
+        else max((s["at_s"] for s in within), default=0.0),
+        "selected": chosen["id"] if chosen else None,
+        "epoch": chosen["epochs_run"] if chosen else None,
+        "val": chosen["val"] if chosen else None,
     }
 
 
@@ -839,6 +890,7 @@ def _final_runs(
     values = [r["test"][metric] for r in runs]
     return {
         "trial": selected["id"],
+        "epoch": selected["epochs_run"],
         "runs": runs,
         "metric": metric,
         "test_mean": statistics.fmean(values),
