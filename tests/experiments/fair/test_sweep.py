@@ -34,6 +34,7 @@ from coordconv.experiments.fair.sweep import (
     run_sweep,
     sampler_seed,
     state_at,
+    states_at,
     trial_seed,
 )
 from coordconv.experiments.notsoclevr import ModelConfig, NotSoClevrData
@@ -178,6 +179,9 @@ def test_a_rung_selects_each_trial_as_it_stood_at_its_budget():
     mid = _rung(trials, "classification", 2.0, top=False)
     assert (mid["selected"], mid["epoch"], mid["val"]["accuracy"]) == ("c", 2, 0.8)
     assert _rung(trials, "classification", 0.1, top=False)["selected"] is None
+    # what the first rung's share of configurations at the target counts: each trial then
+    held = {s["id"]: (s["epochs_run"], s["val"]["accuracy"]) for s in states_at(trials, 0.7)}
+    assert held == {"a": (2, 0.5), "c": (1, 0.7)}  # b arrives at 59 s, after 42
     top = _rung(trials, "classification", 3.0, top=True)
     assert (top["selected"], top["epoch"], top["trials"], top["spent_s"]) == ("c", 3, 4, 40.0)
     # sweeps recorded before per-epoch histories: a trial counts once it finished within

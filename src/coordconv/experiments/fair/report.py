@@ -28,7 +28,7 @@ from coordconv.experiments.core.report import write_report
 from coordconv.experiments.core.selection import LEGACY_RULE, RULES, select_trial
 from coordconv.experiments.core.train import count_params, load_checkpoint
 from coordconv.experiments.fair.grid import ARM_ORDER
-from coordconv.experiments.fair.sweep import ARMS, finished_within
+from coordconv.experiments.fair.sweep import ARMS, finished_within, states_at
 from coordconv.experiments.notsoclevr.constructions import build_construction
 from coordconv.experiments.notsoclevr.data import (
     SPLITS,
@@ -260,9 +260,10 @@ def _sweep_entries(sweep_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any
         entries.append(entry)
     vals = [t["val"][summary["metric"]] for t in summary["trials"]]
     first = rungs[0]
-    early = [
-        t for t in summary["trials"] if len(rungs) == 1 or finished_within(t, first["budget_min"])
-    ]
+    # the trials as a sweep of the first rung's budget would have held them
+    early = (
+        summary["trials"] if len(rungs) == 1 else states_at(summary["trials"], first["budget_min"])
+    )
     tuning = {
         "task": task,
         "arm": arm,
@@ -798,8 +799,9 @@ def _tuning_lines(tuning: dict[tuple[str, str, str], dict[str, Any]]) -> list[st
         "good hyperparameters\"*. Per arm and cell, the share of the sweep's trials at the target "
         "on validation (trials ASHA stopped early included: they are configurations the search "
         "tried), with a 95% interval on the share (Wilson; a handful of trials says little), "
-        "the same within the first rung alone (the ladder's cells ran many more trials, most "
-        "stopped by ASHA after a few epochs), and the quartiles of their validation metric:",
+        "the same within the first rung alone (each trial as it stood at that budget; the "
+        "ladder's cells ran many more trials, most stopped by ASHA after a few epochs), and the "
+        "quartiles of their validation metric:",
         "",
         "| task | split | arm | trials | at target on val | 95% interval | within the first "
         "rung | val quartiles (25/50/75%) |",

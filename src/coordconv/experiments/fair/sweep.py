@@ -67,6 +67,7 @@ __all__ = [
     "SEARCH_SPACES",
     "SweepDependencyError",
     "SweepInterrupted",
+    "arrival_times",
     "finish_times",
     "finished_within",
     "load_trials",
@@ -75,6 +76,8 @@ __all__ = [
     "run_sweep",
     "sampler_seed",
     "select_trial",
+    "state_at",
+    "states_at",
     "trial_nodes",
     "trial_seed",
 ]
@@ -800,14 +803,19 @@ def state_at(trial: dict[str, Any], budget_min: float) -> dict[str, Any] | None:
     return {**trial, "val": last["val"], "epochs_run": last["epoch"], "at_s": last["at_s"]}
 
 
+def states_at(trials: list[dict[str, Any]], budget_min: float) -> list[dict[str, Any]]:
+    """The trials a sweep stopped at ``budget_min`` CPU-minutes would have held, each as it
+    stood then (``state_at``); those with no epoch by then left out."""
+    return [s for s in (state_at(t, budget_min) for t in trials) if s is not None]
+
+
 def _rung(
     trials: list[dict[str, Any]], task: str, budget_min: float, *, top: bool
 ) -> dict[str, Any]:
     """The selection at one rung, by ``select_trial``'s rule: at the top rung among all the
     sweep's trials (those the budget cut included, as in any sweep); at a lower rung among every
     trial's state at its budget (``state_at``: the trials it would have cut included)."""
-    states = [t if top else state_at(t, budget_min) for t in trials]
-    within = [s for s in states if s is not None]
+    within = trials if top else states_at(trials, budget_min)
     chosen = select_trial(within, task) if within else None
     return {
         "budget_min": budget_min,
