@@ -25,8 +25,9 @@ arrived within ``B``, with that epoch's validation metrics): what a sweep stoppe
 have held, the trials it would have cut mid-run included, as the top rung (the sweep's own
 selection) includes those its budget cut. Each rung's selection gets its own fresh-seed final
 runs, stopping at the selected epoch (``final/<trial id>/``, or ``final/<trial id>-e<epoch>/``
-for a trial selected before its last epoch; shared by rungs that select the same state). ``sweep.json`` is first written when the sweep phase ends; a resume
-that finds it runs only the final runs left, from it alone (no ``trials/`` or ``ray/`` needed).
+for a trial selected before its last epoch; shared by rungs that select the same state).
+``sweep.json`` is first written when the sweep phase ends; a resume that finds it runs only
+the final runs left, from it alone (no ``trials/`` or ``ray/`` needed).
 
 Seeds: trial ``i`` of phase ``p`` trains with seed ``trial_seed(seed, p, i)`` (recorded in its
 config), and each cell's sampler starts from its own random state (``sampler_seed``), so cells
