@@ -1,5 +1,6 @@
 """Run configs: today's layout round-trips, and every result.json committed under docs/ (written
-before the data settings were nested) still loads, losing no setting its study used."""
+before the data settings were nested) still loads, losing no setting its study used; so does a
+Not-so-Clevr run of that flat layout kept in ``data/`` (from the first fair report)."""
 
 import json
 from dataclasses import asdict, fields
@@ -18,6 +19,8 @@ from coordconv.experiments.notsoclevr import ModelConfig, NotSoClevrData
 
 DOCS = Path(__file__).parents[3] / "docs"
 COMMITTED = sorted(DOCS.glob("**/result.json"))
+FLAT_NOTSOCLEVR = Path(__file__).parent / "data" / "flat-layout"
+FLAT_RUN = FLAT_NOTSOCLEVR / "classification-conv-quadrant-s100" / "result.json"
 # what a Not-so-Clevr default run carried before nesting, for the digits runs that carried it unused
 UNUSED_BY_DIGITS = {
     **{f.name: f.default for f in fields(NotSoClevrData) if f.name not in ("split", "split_seed")},
@@ -34,7 +37,11 @@ def test_committed_runs_are_found():
     assert {"digits", "classification", "regression", "rendering"} <= tasks
 
 
-@pytest.mark.parametrize("path", COMMITTED[::7], ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize(
+    "path",
+    [*COMMITTED[::7], FLAT_RUN],
+    ids=lambda p: str(p.relative_to(DOCS if p.is_relative_to(DOCS) else FLAT_NOTSOCLEVR.parent)),
+)
 def test_a_committed_result_loads_with_every_setting_it_used(path):
     old = json.loads(path.read_text())["config"]
     if "data" in old:  # written in today's nested layout: it loads as it was saved
@@ -56,7 +63,7 @@ def test_a_committed_result_loads_with_every_setting_it_used(path):
 
 
 def test_upgrade_fills_what_old_runs_implicitly_had():
-    old = json.loads(next(p for p in COMMITTED if "fair-report" in str(p)).read_text())["config"]
+    old = json.loads(FLAT_RUN.read_text())["config"]
     old.pop("validation_rule", None)
     old.pop("flush_denormal", None)
     upgraded = upgrade_config(old)
