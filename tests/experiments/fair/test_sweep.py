@@ -18,6 +18,7 @@ from coordconv.experiments.core.io import write_json
 from coordconv.experiments.core.machine import cpu_name
 from coordconv.experiments.core.registry import field_names
 from coordconv.experiments.core.selection import select_trial
+from coordconv.experiments.fair import grid as grid_module
 from coordconv.experiments.fair import sweep as sweep_module
 from coordconv.experiments.fair.grid import ARM_ORDER, run_fair
 from coordconv.experiments.fair.sweep import (
@@ -505,6 +506,27 @@ def test_fair_report_holds_the_sweep_numbers(tmp_path):
     )
     with pytest.raises(ValueError, match="other settings"):
         run_fair(tmp_path, budget_min=1.0, tasks=("rendering",), splits=("quadrant",), **TINY)
+
+
+def test_an_invocation_counts_only_the_work_done_during_it(tmp_path):
+    """A cell resumed for its last final runs: the trial seconds and the finished final runs
+    from before the invocation are not its work (they once read as 500x the cores)."""
+    cell = tmp_path / "sweeps" / "rendering-conv-uniform"
+    write_json(cell / "sweep.json", {"busy_s": 4000.0, "trials_at_once": 2})
+    write_json(cell / "final" / "t" / "runs" / "s100" / "result.json", {"cpu_time_s": 900.0})
+    write_json(cell / "final" / "t" / "runs" / "s101" / "result.json", {"cpu_time_s": 100.0})
+    write_json(tmp_path / "fair.json", {"settings": {}})
+    outs = {"rendering-conv-uniform": str(cell)}
+    before = grid_module._work_s(outs)
+    started = time.perf_counter() - 10.0
+    write_json(cell / "final" / "t" / "runs" / "s101" / "result.json", {"cpu_time_s": 160.0})
+    write_json(cell / "final" / "t" / "runs" / "s102" / "result.json", {"cpu_time_s": 20.0})
+    grid_module._record_invocation(
+        tmp_path / "fair.json", started, None, before, list(outs), outs, cells_at_once=1
+    )
+    (record,) = json.loads((tmp_path / "fair.json").read_text())["invocations"]
+    assert record["trial_utilisation"] == 0.0
+    assert record["work_utilisation"] == pytest.approx(80.0 / (record["cores"] * record["wall_s"]))
 
 
 @pytest.mark.parametrize(

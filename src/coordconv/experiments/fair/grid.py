@@ -139,7 +139,8 @@ def run_fair(
             square=square,
         )
         jobs.append((name, kwargs))
-    started, busy_before = time.perf_counter(), machine_busy_s()
+    outs = {name: kwargs["out"] for name, kwargs in jobs}
+    started, busy_before, work_before = time.perf_counter(), machine_busy_s(), _work_s(outs)
     ran: list[str] = []  # cells swept (not just read back) by this invocation
 
     def finished(name: str, summary: dict[str, Any], swept: bool) -> None:
@@ -159,7 +160,7 @@ def run_fair(
                 done_before = _is_done(kwargs["out"])
                 finished(name, run_sweep(**kwargs, on_progress=report), not done_before)
     finally:
-        _record_invocation(path, started, busy_before, ran, jobs, cells_at_once)
+        _record_invocation(path, started, busy_before, work_before, ran, outs, cells_at_once)
     return [name for name, _ in jobs]
 
 
@@ -180,32 +181,44 @@ def machine_busy_s() -> float | None:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def _work_s(outs: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """Per cell: the CPU seconds its trials (``sweep.json["busy_s"]``, written when the sweep
+    phase ends) and its final runs (their ``result.json``) have spent so far."""
+    spent = {}
+    for name, out in outs.items():
+        summary = Path(out, "sweep.json")
+        trials_s = read_json(summary).get("busy_s", 0.0) if summary.exists() else 0.0
+        finals_s = sum(
+            read_json(run).get("cpu_time_s", 0.0)
+            for run in Path(out, "final").glob("*/runs/*/result.json")
+        )
+        spent[name] = (trials_s, finals_s)
+    return spent
+
+
 def _record_invocation(
     path: Path,
     started: float,
     busy_before: float | None,
+    work_before: dict[str, tuple[float, float]],
     ran: list[str],
-    jobs: list[tuple[str, dict[str, Any]]],
+    outs: dict[str, str],
     cells_at_once: int,
 ) -> None:
     """Append this invocation's wall time and utilisation to ``fair.json``, each a share of
     cores x wall: the machine's (busy core-seconds of every process: on a machine doing nothing
-    else, the cores the grid kept busy), the work's (the CPU seconds of the trials and of the
-    final runs of the cells it ran: what the grid is for; for a cell resumed here, its final
-    runs' earlier seconds count too, so it reads high) and the trials' own."""
+    else, the cores the grid kept busy), the work's (the CPU seconds the trials and the final
+    runs of the cells it ran spent during it: what the grid is for; a sweep phase interrupted
+    earlier and finished here counts its earlier trial seconds too) and the trials' own."""
     wall_s = time.perf_counter() - started
     if not ran or wall_s <= 0:
         return
     cores = os.cpu_count() or 1
     busy_now = machine_busy_s()
-    outs = {name: kwargs["out"] for name, kwargs in jobs}
+    work_now = _work_s({n: outs[n] for n in ran})
+    trials_busy = sum(work_now[n][0] - work_before[n][0] for n in ran)
+    finals_busy = sum(work_now[n][1] - work_before[n][1] for n in ran)
     summaries = {n: read_json(Path(outs[n], "sweep.json")) for n in ran}
-    trials_busy = sum(summary.get("busy_s", 0.0) for summary in summaries.values())
-    finals_busy = sum(
-        read_json(path).get("cpu_time_s", 0.0)
-        for n in ran
-        for path in Path(outs[n], "final").glob("*/runs/*/result.json")
-    )
     record = {
         "cells": ran,
         "cells_at_once": cells_at_once,
