@@ -28,21 +28,59 @@ def test_coordconv_verdict_every_branch(solved, n, start):
     assert coordconv_verdict(solved, n, "5 CPU-min").startswith(start)
 
 
+ONE = "coordconv"
+PAPER_SPACE = "coordconv-paper"
+
+
 @pytest.mark.parametrize(
     ("coordconv", "baseline", "start"),
     [
-        ((3, 3), SUPPORTED, SUPPORTED),
-        ((3, 3), CONTRADICTED, CONTRADICTED),
-        ((3, 3), UNDERFITS, UNDERFITS),
-        ((0, 3), SUPPORTED, "contradicted: CoordConv does not solve it (0/3); baseline supported"),
-        ((2, 3), SUPPORTED, "mixed: CoordConv solves 2/3; baseline supported"),
-        ((2, 3), CONTRADICTED, CONTRADICTED),  # the baseline solving it contradicts it anyway
-        ((3, 3), "no final runs", "no final runs"),
-        ((0, 0), SUPPORTED, "no final runs"),
+        ({ONE: (3, 3)}, SUPPORTED, SUPPORTED),
+        ({ONE: (3, 3)}, CONTRADICTED, CONTRADICTED),
+        ({ONE: (3, 3)}, UNDERFITS, UNDERFITS),
+        (
+            {ONE: (0, 3)},
+            SUPPORTED,
+            "contradicted: CoordConv does not solve it (coordconv 0/3); baseline supported",
+        ),
+        ({ONE: (2, 3)}, SUPPORTED, "mixed: CoordConv solves coordconv 2/3; baseline supported"),
+        (
+            {ONE: (2, 3)},
+            CONTRADICTED,
+            CONTRADICTED,
+        ),  # the baseline solving it contradicts it anyway
+        ({ONE: (3, 3)}, "no final runs", "no final runs"),
+        ({ONE: (0, 0)}, SUPPORTED, "no final runs"),
+        # two CoordConv arms: both solve it, so nothing needs naming
+        ({ONE: (3, 3), PAPER_SPACE: (5, 5)}, SUPPORTED, SUPPORTED),
+        # one space solves it and the other does not: the claim holds, and names both
+        (
+            {ONE: (0, 5), PAPER_SPACE: (5, 5)},
+            SUPPORTED,
+            SUPPORTED + "; CoordConv solves it in one search space only "
+            "(coordconv 0/5, coordconv-paper 5/5)",
+        ),
+        # the better arm solves some seeds only: mixed, naming both
+        (
+            {ONE: (0, 5), PAPER_SPACE: (1, 5)},
+            SUPPORTED,
+            "mixed: CoordConv solves coordconv 0/5, coordconv-paper 1/5; baseline supported",
+        ),
+        # neither solves a seed
+        (
+            {ONE: (0, 5), PAPER_SPACE: (0, 5)},
+            UNDERFITS,
+            "contradicted: CoordConv does not solve it (coordconv 0/5, coordconv-paper 0/5)",
+        ),
+        # an arm without final runs is left out
+        ({ONE: (0, 0), PAPER_SPACE: (5, 5)}, SUPPORTED, SUPPORTED),
     ],
 )
 def test_fair_verdict_every_branch(coordconv, baseline, start):
-    assert fair_verdict(coordconv, baseline).startswith(start)
+    verdict = fair_verdict(coordconv, baseline)
+    assert verdict.startswith(start)
+    if start in (SUPPORTED, CONTRADICTED, UNDERFITS):  # the baseline's own verdict, unqualified
+        assert verdict == start
 
 
 def test_selection_path_follows_the_finishing_order():
@@ -83,7 +121,7 @@ def test_selection_path_follows_the_finishing_order():
     assert selection_path(untimed) == [(20.0, "b"), (90.0, "c"), (95.0, "c")]
 
 
-def _cell(arm: str, accuracy: float, machines: dict) -> dict:
+def _cell(arm: str, accuracy: float, machines: dict, solved: int | None = None) -> dict:
     metrics = [{"accuracy": accuracy}] * 2
     return dict(
         task="classification",
@@ -93,7 +131,7 @@ def _cell(arm: str, accuracy: float, machines: dict) -> dict:
         test=[accuracy] * 2,
         train_metrics=metrics,
         test_metrics=metrics,
-        solved=2 if arm == "coordconv" else 0,
+        solved=(2 if arm == "coordconv" else 0) if solved is None else solved,
         machines=machines,
     )
 
@@ -108,14 +146,14 @@ def _machine(speed: float, epochs: int = 10) -> dict:
         (
             {"A": _machine(100)},
             {"B": _machine(300)},
-            "ran on A at 100, the CoordConv arm's on B at 300",
+            "ran on A at 100, the coordconv arm's on B at 300",
         ),
         (
             {"A": _machine(100)},
             {"B": _machine(100)},
-            "ran on A at 100, the CoordConv arm's on B at 100",
+            "ran on A at 100, the coordconv arm's on B at 100",
         ),
-        ({"A": _machine(100)}, {"A": _machine(160)}, "ran at 100, the CoordConv arm's at 160"),
+        ({"A": _machine(100)}, {"A": _machine(160)}, "ran at 100, the coordconv arm's at 160"),
         ({"A": _machine(150)}, {"A": _machine(189)}, None),  # one CPU, within its load noise
         ({}, {"B": _machine(300)}, None),  # not recorded: nothing to compare
         # the machine of most trial epochs speaks for the cell
@@ -131,6 +169,25 @@ def test_a_baseline_verdict_names_a_machine_difference(baseline, partner, named)
     if named:
         assert named in verdict
     assert "machines differ" not in cells[1]["verdict"]
+
+
+def test_a_baseline_is_judged_against_both_coordconv_arms():
+    """The cell verdict reads every CoordConv arm of its task and split; a machine difference
+    is named against the arm that solves the most seeds."""
+    cells = [
+        _cell("conv", 0.2, {"A": _machine(100)}),
+        _cell("coordconv", 0.2, {"A": _machine(100)}, solved=0),
+        _cell("coordconv-paper", 1.0, {"B": _machine(300)}, solved=2),
+    ]
+    _verdicts(cells)
+    verdict = cells[0]["verdict"]
+    assert verdict.startswith("inconclusive: underfits at 5 CPU-min")
+    assert "CoordConv solves it in one search space only (coordconv 0/2, coordconv-paper 2/2)" in (
+        verdict
+    )
+    assert "the coordconv-paper arm's on B at 300" in verdict
+    assert cells[1]["verdict"].startswith("contradicted at 5 CPU-min")
+    assert cells[2]["verdict"].startswith("supported at 5 CPU-min")
 
 
 def test_the_main_machine_of_a_cell_without_machines_is_none():
