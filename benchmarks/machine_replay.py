@@ -7,7 +7,7 @@ config and seed (one thread, as the trials ran), and compares the CPU-seconds th
 in the sweep (its ``ledger.jsonl``: cumulative ``train_time_s``) with the CPU-seconds here. A
 ratio above 1 means the sweep's machine was slower: at the same budget it trained fewer epochs.
 
-    python benchmarks/machine_replay.py docs/fair-ladder --trials 3 --epochs 2 --json out.json
+    python benchmarks/machine_replay.py docs/fair-report --trials 3 --epochs 2 --json out.json
 
 The sweep's trials ran two at a time on two cores; the replays run one at a time, so shared
 caches and memory bandwidth favour the replay slightly.

@@ -1,4 +1,4 @@
-"""The committed ladder (docs/fair-ladder) agrees with itself: every rung is the state-at-B
+"""The committed ladder (docs/fair-report) agrees with itself: every rung is the state-at-B
 selection recomputed from the trials kept in its sweep.json, every final run stops at the
 selected epoch, and results.json holds the final runs' own numbers."""
 
@@ -9,7 +9,7 @@ import pytest
 
 from coordconv.experiments.fair.sweep import _rung
 
-LADDER = Path(__file__).resolve().parents[3] / "docs" / "fair-ladder"
+LADDER = Path(__file__).resolve().parents[3] / "docs" / "fair-report"
 SWEEPS = sorted(LADDER.glob("sweeps/*/sweep.json"))
 
 
