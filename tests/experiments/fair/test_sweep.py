@@ -465,7 +465,7 @@ def test_fair_report_holds_the_sweep_numbers(tmp_path):
     assert names == [f"rendering-{arm}-quadrant" for arm in ("coordconv", "conv", *rest)]
     report = build_fair_report(tmp_path).read_text()
     results = json.loads((tmp_path / "results.json").read_text())
-    assert "Not run yet" in report and (tmp_path / "fair_rendering.png").stat().st_size > 1000
+    assert "Not finished yet" in report and (tmp_path / "fair_rendering.png").stat().st_size > 1000
     assert {(c["arm"], c["budget_min"]) for c in results["cells"]} == {
         *((arm, 0.03) for arm in ARM_ORDER),
         ("conv", 0.06),
