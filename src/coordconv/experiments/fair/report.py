@@ -590,7 +590,8 @@ def build_fair_report(out: str | Path, command: str | None = None) -> Path:
     ladder_text = ", ".join(f"{r:g}" for r in ladder)
     climbing = ", ".join("/".join(c) for c in settings.get("ladder_cells", []))
     md = [
-        "# The fair comparison: every arm tuned with the same budget",
+        "# The fair comparison: every arm tuned with the same budget"
+        + (" (the deciding baselines also with more)" if len(ladder) > 1 else ""),
         "",
     ]
     if "ladder" not in settings:
