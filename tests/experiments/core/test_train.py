@@ -241,6 +241,43 @@ def test_stop_epoch_ends_early_on_the_planned_schedule(tmp_path):
         _config(epochs=3, stop_epoch=4)
 
 
+@pytest.mark.parametrize("eval_last_only", [True, False])
+def test_a_snapshot_is_the_run_stopped_there(tmp_path, eval_last_only):
+    """A run to epoch 3 with a snapshot at epoch 2 writes there what training the config with
+    stop_epoch=2 on its own writes (the ladder's lower-rung final runs), and its own numbers
+    do not change."""
+    kw = dict(epochs=4, eval_last_only=eval_last_only)
+    alone = train(_config(stop_epoch=2, **kw), tmp_path / "alone")
+    plain = train(_config(stop_epoch=3, **kw), tmp_path / "plain")
+    long = train(_config(stop_epoch=3, **kw), tmp_path / "long", snapshots={2: tmp_path / "snap"})
+    snap = json.loads((tmp_path / "snap" / "result.json").read_text())
+    assert snap["config"] == alone["config"] and snap["finished"] and snap["epochs_run"] == 2
+    assert snap["final"]["train"] == alone["final"]["train"]
+    assert snap["final"]["test"] == alone["final"]["test"]
+    assert snap["final"]["held_target"] == alone["final"]["held_target"]
+    assert [sorted(h) for h in snap["history"]] == [sorted(h) for h in alone["history"]]
+    with (
+        np.load(tmp_path / "snap" / "examples.npz") as a,
+        np.load(tmp_path / "alone" / "examples.npz") as b,
+    ):
+        assert sorted(a.files) == sorted(b.files)
+        assert all(np.array_equal(a[k], b[k]) for k in a.files)
+    assert long["final"] == {
+        **plain["final"],
+        "time_to_target_s": long["final"]["time_to_target_s"],
+    }
+    assert [sorted(h) for h in long["history"]] == [sorted(h) for h in plain["history"]]
+    # a finished run already there is kept; a snapshot past the last epoch is not taken
+    before = (tmp_path / "snap" / "result.json").read_text()
+    train(
+        _config(stop_epoch=3, **kw),
+        tmp_path / "again",
+        snapshots={2: tmp_path / "snap", 3: tmp_path / "none"},
+    )
+    assert (tmp_path / "snap" / "result.json").read_text() == before
+    assert not (tmp_path / "none").exists()
+
+
 def test_sweep_trial_evaluates_validation_only(tmp_path):
     cfg = _config(task="regression", epochs=2, validation=True, trial=True)
     result = train(cfg, tmp_path)

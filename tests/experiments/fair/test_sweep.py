@@ -543,3 +543,47 @@ def test_cells_at_once_warn_when_a_cell_gets_under_two_cpus(cpus, at_once, crowd
     assert bool(caught) == crowded
     if crowded:
         assert "--cells-at-once 1" in str(caught[0].message)
+
+
+def test_rungs_selecting_one_trial_share_its_final_runs(tiny_sweep, tmp_path):
+    """A lower rung that selects the top rung's trial at an earlier epoch gets its final runs
+    from the top rung's as they pass that epoch (snapshots), not from training them again."""
+    out, summary, _ = tiny_sweep
+    top = next(t for t in summary["trials"] if t["id"] == summary["selected"])
+    early = top["epochs_run"] - 1
+    assert early >= 1
+    cell = tmp_path / "cell"
+    shutil.copytree(
+        out, cell, ignore=shutil.ignore_patterns("trials", "ray", "final", "checkpoint.pt")
+    )
+    low = {**summary["rungs"][0], "selected": top["id"], "epoch": early}
+    rungs = [low, {**summary["rungs"][-1], "selected": top["id"], "epoch": top["epochs_run"]}]
+    saved = {**summary, "rungs": rungs, "final_done": False}
+    (cell / "sweep.json").write_text(json.dumps(saved))
+    again = run_sweep(
+        "classification",
+        "coordconv",
+        "uniform",
+        cell,
+        budget_min=0.05,
+        rungs=(0.02,),
+        max_trials=4,
+        final_seeds=2,
+        resume=True,
+        **TINY,
+    )
+    key = f"{top['id']}-e{early}"
+    listed = json.loads((cell / "final" / top["id"] / "snapshots.json").read_text())
+    assert listed == {str(early): key}
+    assert again["rungs"][0]["final"]["epoch"] == early
+    assert again["final"]["test"] == summary["final"]["test"]  # the top rung's runs unchanged
+    for run in again["rungs"][0]["final"]["runs"]:
+        runs = cell / "final"
+        lower = json.loads((runs / key / "runs" / run["name"] / "result.json").read_text())
+        longer = json.loads((runs / top["id"] / "runs" / run["name"] / "result.json").read_text())
+        assert lower["epochs_run"] == early and lower["config"]["stop_epoch"] == early
+        # written by the longer run as it passed the epoch: its very epoch timings
+        assert [h["seconds"] for h in lower["history"]] == [
+            h["seconds"] for h in longer["history"][:early]
+        ]
+        assert (runs / key / "runs" / run["name"] / "node.json").exists()

@@ -11,7 +11,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from pathlib import Path
@@ -47,11 +47,17 @@ def seed_range(modes: dict[str, dict[str, Any]], mode: str, seeds: int | None, f
     return range(first, first + n_seeds)
 
 
-def run_one(name: str, config: dict[str, Any], out: str) -> tuple[str, dict[str, Any]]:
+def run_one(
+    name: str,
+    config: dict[str, Any],
+    out: str,
+    snapshots: Mapping[int, str | Path] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Train (or resume) the run ``name`` of a grid in ``out``: what each job of
-    :func:`run_grid` calls, in whatever process or machine runs it."""
+    :func:`run_grid` calls, in whatever process or machine runs it (``snapshots``: as
+    :func:`~coordconv.experiments.core.train.train`)."""
     cfg = TrainConfig.from_dict(config)
-    result = train(cfg, Path(out) / "runs" / name, resume=True)
+    result = train(cfg, Path(out) / "runs" / name, resume=True, snapshots=snapshots)
     return name, result["final"]
 
 

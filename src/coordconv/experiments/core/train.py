@@ -7,12 +7,13 @@ after every epoch), ``result.json`` (config, versions, curves, final metrics) an
 
 from __future__ import annotations
 
+import copy
 import math
 import platform
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -194,12 +195,19 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    snapshots: Mapping[int, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Train one run into ``out`` and return its result (also written to ``out/result.json``).
 
     ``resume`` continues the checkpoint in ``out`` (same config and threads, same final numbers
     as an uninterrupted run); without it a folder holding a run is refused unless ``overwrite``.
     ``progress`` is called after every epoch with that epoch's history entry.
+    ``snapshots`` (epoch -> run folder): at each such epoch before the last, also evaluate and
+    write into that folder the ``result.json`` and ``examples.npz`` of this config stopped there
+    (``stop_epoch``), unless it holds a finished run. Same seed, schedule and batches, so the same
+    numbers as training that run on its own, without training its epochs again (the budget
+    ladder's lower-rung final runs are prefixes of the top rung's). The evaluation touches
+    neither this run's result nor its random state. A resumed run past an epoch skips it.
     Sets ``torch.set_flush_denormal(cfg.flush_denormal)`` for the process (default: flush).
     """
     out = Path(out)
@@ -251,6 +259,25 @@ def train(
 
     order_back = torch.cat([fit_idx, val_idx, test_idx]).argsort()  # -> example order
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+
+    def evaluated() -> tuple[dict[str, Any], list[dict[str, Tensor]]]:
+        """This epoch's metrics on every part the run scores, and their per-example scores."""
+        metrics: dict[str, Any] = {}
+        parts: list[dict[str, Tensor]] = []
+        for part, x, y, scored in (
+            ("train", x_train, y_train, not cfg.trial),
+            ("val", x_val, y_val, cfg.validation),
+            ("test", x_test, y_test, not cfg.trial),
+        ):
+            if scored:
+                metrics[part], per_example = task.evaluate(model, x, y)
+                parts.append(per_example)
+        return metrics, parts
+
+    def in_example_order(parts: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Per-example scores of train, val and test, in the data's example order."""
+        return {k: torch.cat([p[k] for p in parts])[order_back] for k in parts[0]}
+
     result: dict[str, Any] = {}
     for epoch in range(state.epoch + 1, cfg.epochs + 1):
         model.train()
@@ -280,31 +307,29 @@ def train(
         # used to decide, and a sweep trial does not even evaluate it (nor train, to save time).
         last_epoch = cfg.epochs if cfg.stop_epoch is None else cfg.stop_epoch
         evaluate = epoch == last_epoch or (not cfg.eval_last_only and epoch % cfg.eval_every == 0)
-        entry: dict[str, Any] = {"epoch": epoch}
-        parts = []
-        if evaluate and not cfg.trial:
-            entry["train"], train_scores = task.evaluate(model, x_train, y_train)
-            parts.append(train_scores)
-        if evaluate and cfg.validation:
-            entry["val"], val_scores = task.evaluate(model, x_val, y_val)
-            parts.append(val_scores)
-        if evaluate and not cfg.trial:
-            entry["test"], test_scores = task.evaluate(model, x_test, y_test)
-            parts.append(test_scores)
-        entry["seconds"], entry["cpu_seconds"] = seconds, cpu_seconds
+        metrics, parts = evaluated() if evaluate else ({}, [])
+        entry = {"epoch": epoch, **metrics, "seconds": seconds, "cpu_seconds": cpu_seconds}
         state.history.append(entry)
         state.epoch = epoch
         if evaluate:
-            at_target = all(task.reached(entry[part]) for part in _judged(cfg))
-            if state.time_to_target_s is None and at_target:
-                state.time_to_target_s = state.train_time_s
-            state.held_target = at_target
+            _note_target(state, entry, task, cfg)
+        snapshot = Path(snapshots[epoch]) if snapshots and epoch in snapshots else None
+        if snapshot is not None and epoch < last_epoch and not cfg.trial:
+            if not evaluate:
+                metrics, parts = evaluated()
+            _write_snapshot(
+                snapshot,
+                replace(cfg, stop_epoch=epoch),
+                state,
+                {**entry, **metrics},
+                in_example_order(parts),
+                (model, data, inputs, len(x_train), flush_share),
+            )
         state.finished = epoch == last_epoch or (
             cfg.stop_at_target and task.reached(entry["val" if cfg.trial else "train"])
         )
         if state.finished and not cfg.trial:
-            scores = {k: torch.cat([p[k] for p in parts])[order_back] for k in parts[0]}
-            _write_examples(out / "examples.npz", model, data, inputs, scores, cfg)
+            _write_examples(out / "examples.npz", model, data, inputs, in_example_order(parts), cfg)
         result = _result(cfg, model, state, len(x_train), flush_share)
         _save_checkpoint(ckpt_path, cfg, model, optimizer, order, state)
         write_json(result_path, result)
@@ -313,6 +338,36 @@ def train(
         if state.finished:
             break
     return result
+
+
+def _note_target(state: RunState, entry: dict[str, Any], task: Any, cfg: TrainConfig) -> None:
+    """Record an evaluated epoch in the time to target and the held target."""
+    at_target = all(task.reached(entry[part]) for part in _judged(cfg))
+    if state.time_to_target_s is None and at_target:
+        state.time_to_target_s = state.train_time_s
+    state.held_target = at_target
+
+
+def _write_snapshot(
+    run_dir: Path,
+    cfg: TrainConfig,
+    state: RunState,
+    entry: dict[str, Any],
+    scores: dict[str, Tensor],
+    model_and_data: tuple[nn.Module, RunData, Tensor, int, float],
+) -> None:
+    """Write the run ``cfg`` (this run's config stopped at this epoch) as finished in
+    ``run_dir``, from this run's state and this epoch's evaluation (``entry``)."""
+    if (run_dir / "result.json").exists() and read_json(run_dir / "result.json").get("finished"):
+        return
+    model, data, inputs, n_train, flush_share = model_and_data
+    stopped = copy.deepcopy(state)
+    stopped.history[-1] = entry
+    _note_target(stopped, entry, get_task(cfg.task, cfg.canvas), cfg)
+    stopped.finished = True
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_examples(run_dir / "examples.npz", model, data, inputs, scores, cfg)
+    write_json(run_dir / "result.json", _result(cfg, model, stopped, n_train, flush_share))
 
 
 def _judged(cfg: TrainConfig) -> tuple[str, ...]:

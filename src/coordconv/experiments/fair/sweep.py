@@ -733,21 +733,37 @@ def _finish(summary: dict[str, Any], out: Path, final_seeds: int, at_once: int) 
     select the same trial), ``sweep.json`` saved after each. It reads only ``sweep.json``
     (written when the sweep phase ends) and ``final/``, not ``trials/`` or ``ray/``: a cell
     committed with its final runs unfinished (those folders git-ignored) finishes them on any
-    checkout, its finished runs kept."""
+    checkout, its finished runs kept.
+
+    Rungs that select one trial at different epochs share their training: its latest epoch's
+    runs go first and write the earlier epochs' runs as they pass them (``train``'s
+    ``snapshots``, listed in ``final/<trial>/snapshots.json``), so the ladder's final runs cost
+    the top rung's only; any the snapshots missed (a run resumed past them) train on their own."""
     by_id = {t["id"]: t for t in summary["trials"]}
-    finals: dict[str, Any] = {}
+    keys: list[str | None] = []  # per rung: its final runs' folder under final/
+    selected: dict[str, tuple[str, int]] = {}  # folder -> (trial, epoch)
     for step in summary["rungs"]:
         chosen = step["selected"]
+        step["final"] = None
         if chosen is None:
-            step["final"] = None
+            keys.append(None)
             continue
-        trial = by_id[chosen]
-        epoch = step.get("epoch") or trial["epochs_run"]
-        key = chosen if epoch == trial["epochs_run"] else f"{chosen}-e{epoch}"
-        if key not in finals:
-            state = {**trial, "epochs_run": epoch}
-            finals[key] = _final_runs(state, out / "final" / key, final_seeds, at_once)
-        step["final"] = finals[key]
+        epoch = step.get("epoch") or by_id[chosen]["epochs_run"]
+        key = chosen if epoch == by_id[chosen]["epochs_run"] else f"{chosen}-e{epoch}"
+        keys.append(key)
+        selected[key] = (chosen, epoch)
+    for key, (chosen, epoch) in selected.items():
+        same_trial = {e: k for k, (t, e) in selected.items() if t == chosen}
+        if len(same_trial) > 1 and epoch == max(same_trial):
+            earlier = {str(e): k for e, k in same_trial.items() if e < epoch}
+            write_json(out / "final" / key / "snapshots.json", earlier)
+    for key, (chosen, epoch) in sorted(selected.items(), key=lambda item: -item[1][1]):
+        final = _final_runs(
+            {**by_id[chosen], "epochs_run": epoch}, out / "final" / key, final_seeds, at_once
+        )
+        for step, step_key in zip(summary["rungs"], keys, strict=True):
+            if step_key == key:
+                step["final"] = final
         write_json(out / "sweep.json", summary)
     summary["final"] = summary["rungs"][-1]["final"]
     summary["final_done"] = True
@@ -831,11 +847,21 @@ def _rung(
 
 
 def _final_task(name: str, config: dict[str, Any], out: str) -> tuple[str, dict[str, Any]]:
-    """One final run as a Ray task: trains (or resumes) it and notes the node it ran on."""
+    """One final run as a Ray task: trains (or resumes) it, writing the runs of the same seed
+    that ``out/snapshots.json`` lists (epoch -> sibling folder) as it passes their epochs, and
+    notes the node it ran on in each run it wrote."""
     ray, _ = _import_tune()
-    run_dir = Path(out) / "runs" / name
-    result = run_one(name, config, out)
-    write_json(run_dir / "node.json", {"node_id": ray.get_runtime_context().get_node_id()})
+    listed = Path(out) / "snapshots.json"
+    snapshots = {
+        int(epoch): Path(out).parent / folder / "runs" / name
+        for epoch, folder in (read_json(listed).items() if listed.exists() else ())
+    }
+    result = run_one(name, config, out, snapshots=snapshots)
+    node = {"node_id": ray.get_runtime_context().get_node_id()}
+    for run_dir in snapshots.values():
+        if (run_dir / "result.json").exists() and not (run_dir / "node.json").exists():
+            write_json(run_dir / "node.json", node)
+    write_json(Path(out) / "runs" / name / "node.json", node)
     return result
 
 
