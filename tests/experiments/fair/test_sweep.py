@@ -341,6 +341,22 @@ def test_a_finished_sweep_is_not_run_again(tiny_sweep):
     assert again == summary
 
 
+def _resume_tiny_sweep(cell):
+    """``tiny_sweep``'s settings, resumed in ``cell``."""
+    return run_sweep(
+        "classification",
+        "coordconv",
+        "uniform",
+        cell,
+        budget_min=0.05,
+        rungs=(0.02,),
+        max_trials=4,
+        final_seeds=2,
+        resume=True,
+        **TINY,
+    )
+
+
 def test_a_cell_committed_with_final_runs_left_finishes_them_without_its_trials(
     tiny_sweep, tmp_path
 ):
@@ -359,18 +375,7 @@ def test_a_cell_committed_with_final_runs_left_finishes_them_without_its_trials(
 
     with pytest.raises(FileExistsError, match="--resume"):
         run_sweep("classification", "coordconv", "uniform", cell, budget_min=0.05, **TINY)
-    again = run_sweep(
-        "classification",
-        "coordconv",
-        "uniform",
-        cell,
-        budget_min=0.05,
-        rungs=(0.02,),
-        max_trials=4,
-        final_seeds=2,
-        resume=True,
-        **TINY,
-    )
+    again = _resume_tiny_sweep(cell)
     assert again["final_done"] and again["trials"] == summary["trials"]
     assert not (cell / "trials").exists() and (cell / "ledger.jsonl").read_text() == ledger
     assert (kept / "result.json").read_text() == kept_result  # a finished run is not redone
@@ -560,18 +565,7 @@ def test_rungs_selecting_one_trial_share_its_final_runs(tiny_sweep, tmp_path):
     rungs = [low, {**summary["rungs"][-1], "selected": top["id"], "epoch": top["epochs_run"]}]
     saved = {**summary, "rungs": rungs, "final_done": False}
     (cell / "sweep.json").write_text(json.dumps(saved))
-    again = run_sweep(
-        "classification",
-        "coordconv",
-        "uniform",
-        cell,
-        budget_min=0.05,
-        rungs=(0.02,),
-        max_trials=4,
-        final_seeds=2,
-        resume=True,
-        **TINY,
-    )
+    again = _resume_tiny_sweep(cell)
     key = f"{top['id']}-e{early}"
     listed = json.loads((cell / "final" / top["id"] / "snapshots.json").read_text())
     assert listed == {str(early): key}
