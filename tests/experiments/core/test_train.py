@@ -241,41 +241,79 @@ def test_stop_epoch_ends_early_on_the_planned_schedule(tmp_path):
         _config(epochs=3, stop_epoch=4)
 
 
-@pytest.mark.parametrize("eval_last_only", [True, False])
-def test_a_snapshot_is_the_run_stopped_there(tmp_path, eval_last_only):
+def _without_timings(result):
+    return [{k: v for k, v in h.items() if "seconds" not in k} for h in result["history"]]
+
+
+@pytest.mark.parametrize(
+    ("task", "model", "eval_last_only"),
+    [("classification", "coordconv", True), ("rendering", "conv", False)],  # conv: BatchNorm
+)
+def test_a_snapshot_is_the_run_stopped_there(tmp_path, task, model, eval_last_only):
     """A run to epoch 3 with a snapshot at epoch 2 writes there what training the config with
     stop_epoch=2 on its own writes (the ladder's lower-rung final runs), and its own numbers
     do not change."""
     kw = dict(epochs=4, eval_last_only=eval_last_only)
-    alone = train(_config(stop_epoch=2, **kw), tmp_path / "alone")
-    plain = train(_config(stop_epoch=3, **kw), tmp_path / "plain")
-    long = train(_config(stop_epoch=3, **kw), tmp_path / "long", snapshots={2: tmp_path / "snap"})
+    alone = train(_config(task, model, stop_epoch=2, **kw), tmp_path / "alone")
+    plain = train(_config(task, model, stop_epoch=3, **kw), tmp_path / "plain")
+    long = train(
+        _config(task, model, stop_epoch=3, **kw),
+        tmp_path / "long",
+        snapshots={2: tmp_path / "snap"},
+    )
     snap = json.loads((tmp_path / "snap" / "result.json").read_text())
+    assert snap["snapshot_of"] == str(tmp_path / "long")
     assert snap["config"] == alone["config"] and snap["finished"] and snap["epochs_run"] == 2
-    assert snap["final"]["train"] == alone["final"]["train"]
-    assert snap["final"]["test"] == alone["final"]["test"]
-    assert snap["final"]["held_target"] == alone["final"]["held_target"]
-    assert [sorted(h) for h in snap["history"]] == [sorted(h) for h in alone["history"]]
+    assert _without_timings(snap) == _without_timings(alone)
+    assert [list(h) for h in snap["history"]] == [list(h) for h in alone["history"]]
+    for key in ("train", "test", "held_target", "judged"):
+        assert snap["final"][key] == alone["final"][key]
+    assert (snap["final"]["time_to_target_s"] is None) == (
+        alone["final"]["time_to_target_s"] is None
+    )
     with (
         np.load(tmp_path / "snap" / "examples.npz") as a,
         np.load(tmp_path / "alone" / "examples.npz") as b,
     ):
         assert sorted(a.files) == sorted(b.files)
         assert all(np.array_equal(a[k], b[k]) for k in a.files)
-    assert long["final"] == {
-        **plain["final"],
-        "time_to_target_s": long["final"]["time_to_target_s"],
+    assert _without_timings(long) == _without_timings(plain)
+    assert {k: v for k, v in long["final"].items() if k != "time_to_target_s"} == {
+        k: v for k, v in plain["final"].items() if k != "time_to_target_s"
     }
-    assert [sorted(h) for h in long["history"]] == [sorted(h) for h in plain["history"]]
+    # the snapshot is a whole run folder: resuming it returns it, training nothing
+    again = train(_config(task, model, stop_epoch=2, **kw), tmp_path / "snap", resume=True)
+    assert again == snap
     # a finished run already there is kept; a snapshot past the last epoch is not taken
     before = (tmp_path / "snap" / "result.json").read_text()
     train(
-        _config(stop_epoch=3, **kw),
+        _config(task, model, stop_epoch=3, **kw),
         tmp_path / "again",
         snapshots={2: tmp_path / "snap", 3: tmp_path / "none"},
     )
     assert (tmp_path / "snap" / "result.json").read_text() == before
     assert not (tmp_path / "none").exists()
+
+
+def test_a_snapshot_replaces_a_partial_run_and_notes_a_reached_target(tmp_path, monkeypatch):
+    """A lower rung's run interrupted before (its checkpoint at epoch 1) is replaced whole by
+    the snapshot, and a target met at the snapshot's epoch is its time to target."""
+    from coordconv.experiments.core import tasks
+
+    monkeypatch.setattr(tasks.TaskSpec, "reached", lambda self, metrics: True)
+    quiet = dict(epochs=4, eval_last_only=True)  # the first evaluation is the snapshot's
+    train(_config(stop_epoch=1, **quiet), tmp_path / "snap")  # a partial run: marked unfinished
+    (tmp_path / "snap" / "result.json").write_text(
+        json.dumps(
+            {**json.loads((tmp_path / "snap" / "result.json").read_text()), "finished": False}
+        )
+    )
+    train(_config(stop_epoch=3, **quiet), tmp_path / "long", snapshots={2: tmp_path / "snap"})
+    snap = json.loads((tmp_path / "snap" / "result.json").read_text())
+    assert snap["epochs_run"] == 2 and snap["finished"] and snap["final"]["held_target"]
+    assert snap["final"]["time_to_target_s"] == pytest.approx(snap["wall_time_s"])
+    again = train(_config(stop_epoch=2, **quiet), tmp_path / "snap", resume=True)
+    assert again == snap  # its checkpoint is the snapshot's, at epoch 2, finished
 
 
 def test_sweep_trial_evaluates_validation_only(tmp_path):

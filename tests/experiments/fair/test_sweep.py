@@ -526,6 +526,9 @@ def test_an_invocation_counts_only_the_work_done_during_it(tmp_path):
     started = time.perf_counter() - 10.0
     write_json(cell / "final" / "t" / "runs" / "s101" / "result.json", {"cpu_time_s": 160.0})
     write_json(cell / "final" / "t" / "runs" / "s102" / "result.json", {"cpu_time_s": 20.0})
+    # a lower rung's run written by s102 as it passed its epoch: s102's CPU time, not more work
+    snapshot = {"cpu_time_s": 15.0, "snapshot_of": str(cell / "final" / "t" / "runs" / "s102")}
+    write_json(cell / "final" / "t-e5" / "runs" / "s102" / "result.json", snapshot)
     grid_module._record_invocation(
         tmp_path / "fair.json", started, None, before, list(outs), outs, cells_at_once=1
     )

@@ -314,16 +314,23 @@ def train(
         if evaluate:
             _note_target(state, entry, task, cfg)
         snapshot = Path(snapshots[epoch]) if snapshots and epoch in snapshots else None
-        if snapshot is not None and epoch < last_epoch and not cfg.trial:
+        if (
+            snapshot is not None
+            and epoch < last_epoch
+            and not cfg.trial
+            and not _is_finished(snapshot)
+        ):
             if not evaluate:
                 metrics, parts = evaluated()
+            stopped = copy.deepcopy(state)
+            stopped.history[-1] = {"epoch": epoch, **metrics, **_timings(entry)}
             _write_snapshot(
                 snapshot,
                 replace(cfg, stop_epoch=epoch),
-                state,
-                {**entry, **metrics},
+                stopped,
                 in_example_order(parts),
-                (model, data, inputs, len(x_train), flush_share),
+                (model, optimizer, order, data, inputs, len(x_train), flush_share),
+                of=out,
             )
         state.finished = epoch == last_epoch or (
             cfg.stop_at_target and task.reached(entry["val" if cfg.trial else "train"])
@@ -348,26 +355,36 @@ def _note_target(state: RunState, entry: dict[str, Any], task: Any, cfg: TrainCo
     state.held_target = at_target
 
 
+def _is_finished(run_dir: Path) -> bool:
+    path = run_dir / "result.json"
+    return path.exists() and bool(read_json(path).get("finished"))
+
+
+def _timings(entry: dict[str, Any]) -> dict[str, float]:
+    return {"seconds": entry["seconds"], "cpu_seconds": entry["cpu_seconds"]}
+
+
 def _write_snapshot(
     run_dir: Path,
     cfg: TrainConfig,
-    state: RunState,
-    entry: dict[str, Any],
+    stopped: RunState,
     scores: dict[str, Tensor],
-    model_and_data: tuple[nn.Module, RunData, Tensor, int, float],
+    training: tuple[nn.Module, torch.optim.Optimizer, torch.Generator, RunData, Tensor, int, float],
+    of: Path,
 ) -> None:
-    """Write the run ``cfg`` (this run's config stopped at this epoch) as finished in
-    ``run_dir``, from this run's state and this epoch's evaluation (``entry``)."""
-    if (run_dir / "result.json").exists() and read_json(run_dir / "result.json").get("finished"):
-        return
-    model, data, inputs, n_train, flush_share = model_and_data
-    stopped = copy.deepcopy(state)
-    stopped.history[-1] = entry
-    _note_target(stopped, entry, get_task(cfg.task, cfg.canvas), cfg)
+    """Write the run ``cfg`` (a longer run's config stopped at this epoch) into ``run_dir`` as
+    a finished run folder: its checkpoint (the model, optimizer and batch order are what the
+    run alone would hold now; it replaces any partial run there), examples and result, marked
+    ``snapshot_of`` the longer run (whose CPU time it shares: counts of work skip it).
+    ``stopped`` is the longer run's state with this epoch's evaluation as its last entry."""
+    model, optimizer, order, data, inputs, n_train, flush_share = training
+    _note_target(stopped, stopped.history[-1], get_task(cfg.task, cfg.canvas), cfg)
     stopped.finished = True
     run_dir.mkdir(parents=True, exist_ok=True)
+    _save_checkpoint(run_dir / "checkpoint.pt", cfg, model, optimizer, order, stopped)
     _write_examples(run_dir / "examples.npz", model, data, inputs, scores, cfg)
-    write_json(run_dir / "result.json", _result(cfg, model, stopped, n_train, flush_share))
+    result = _result(cfg, model, stopped, n_train, flush_share)
+    write_json(run_dir / "result.json", {**result, "snapshot_of": str(of)})
 
 
 def _judged(cfg: TrainConfig) -> tuple[str, ...]:

@@ -188,10 +188,9 @@ def _work_s(outs: dict[str, str]) -> dict[str, tuple[float, float]]:
     for name, out in outs.items():
         summary = Path(out, "sweep.json")
         trials_s = read_json(summary).get("busy_s", 0.0) if summary.exists() else 0.0
-        finals_s = sum(
-            read_json(run).get("cpu_time_s", 0.0)
-            for run in Path(out, "final").glob("*/runs/*/result.json")
-        )
+        results = [read_json(run) for run in Path(out, "final").glob("*/runs/*/result.json")]
+        # a lower rung's run written by a longer one (``snapshot_of``) shares its CPU time
+        finals_s = sum(r.get("cpu_time_s", 0.0) for r in results if "snapshot_of" not in r)
         spent[name] = (trials_s, finals_s)
     return spent
 

@@ -754,9 +754,11 @@ def _finish(summary: dict[str, Any], out: Path, final_seeds: int, at_once: int) 
         selected[key] = (chosen, epoch)
     for key, (chosen, epoch) in selected.items():
         same_trial = {e: k for k, (t, e) in selected.items() if t == chosen}
+        listed = out / "final" / key / "snapshots.json"
         if len(same_trial) > 1 and epoch == max(same_trial):
-            earlier = {str(e): k for e, k in same_trial.items() if e < epoch}
-            write_json(out / "final" / key / "snapshots.json", earlier)
+            write_json(listed, {str(e): k for e, k in same_trial.items() if e < epoch})
+        else:
+            listed.unlink(missing_ok=True)  # from rungs that have changed since
     for key, (chosen, epoch) in sorted(selected.items(), key=lambda item: -item[1][1]):
         final = _final_runs(
             {**by_id[chosen], "epochs_run": epoch}, out / "final" / key, final_seeds, at_once
@@ -858,8 +860,10 @@ def _final_task(name: str, config: dict[str, Any], out: str) -> tuple[str, dict[
     }
     result = run_one(name, config, out, snapshots=snapshots)
     node = {"node_id": ray.get_runtime_context().get_node_id()}
-    for run_dir in snapshots.values():
-        if (run_dir / "result.json").exists() and not (run_dir / "node.json").exists():
+    long_run = str(Path(out) / "runs" / name)
+    for run_dir in snapshots.values():  # the lower rungs' runs it wrote as it passed them
+        written = run_dir / "result.json"
+        if written.exists() and read_json(written).get("snapshot_of") == long_run:
             write_json(run_dir / "node.json", node)
     write_json(Path(out) / "runs" / name / "node.json", node)
     return result
@@ -878,6 +882,13 @@ class _RayTasks(Executor):
         if fn is not run_one:
             raise ValueError("_RayTasks runs grid jobs (run_one) only")
         return cast(Future[Any], self.task.remote(*args, **kwargs).future())
+
+
+def _node_id(run_dir: Path) -> str | None:
+    """The Ray node a final run ran on; None for a lower rung's run written by a longer run
+    that failed before it could note its node."""
+    path = run_dir / "node.json"
+    return read_json(path)["node_id"] if path.exists() else None
 
 
 def _final_runs(
@@ -917,7 +928,7 @@ def _final_runs(
                 "solved": spec.reached(result["final"]["train"])
                 and spec.reached(result["final"]["test"]),
                 "train_time_s": result["wall_time_s"],
-                "node_id": read_json(out / "runs" / name / "node.json")["node_id"],
+                "node_id": _node_id(out / "runs" / name),
                 "config": asdict(cfg),
             }
         )
