@@ -19,7 +19,7 @@ from typing import Any
 
 from coordconv.experiments.core.config import TrainConfig, config_differences, upgrade_config
 from coordconv.experiments.core.io import read_json, write_json
-from coordconv.experiments.core.train import train
+from coordconv.experiments.core.train import is_finished, train
 
 __all__ = [
     "FIRST_SEED",
@@ -59,11 +59,6 @@ def run_one(
     cfg = TrainConfig.from_dict(config)
     result = train(cfg, Path(out) / "runs" / name, resume=True, snapshots=snapshots)
     return name, result["final"]
-
-
-def _is_finished(run_dir: Path) -> bool:
-    path = run_dir / "result.json"
-    return path.exists() and bool(read_json(path).get("finished"))
 
 
 class StaleRunError(ValueError):
@@ -114,7 +109,7 @@ def run_grid(
         (out / "runs" / name / "result.json").unlink()
         (out / "runs" / name / "checkpoint.pt").unlink(missing_ok=True)
     write_json(out / "grid.json", {"mode": mode, "jobs": jobs, "runs": runs})
-    todo = [name for name in configs if not _is_finished(out / "runs" / name)]
+    todo = [name for name in configs if not is_finished(out / "runs" / name)]
     done = len(configs) - len(todo)
     if executor is not None:
         _drain(executor, todo, configs, out, done, on_done, limit=jobs)

@@ -33,6 +33,7 @@ __all__ = [
     "count_params",
     "denormal_flush_share",
     "flush_denormals",
+    "is_finished",
     "load_checkpoint",
     "load_data",
     "make_optimizer",
@@ -203,8 +204,8 @@ def train(
     as an uninterrupted run); without it a folder holding a run is refused unless ``overwrite``.
     ``progress`` is called after every epoch with that epoch's history entry.
     ``snapshots`` (epoch -> run folder): at each such epoch before the last, also evaluate and
-    write into that folder the ``result.json`` and ``examples.npz`` of this config stopped there
-    (``stop_epoch``), unless it holds a finished run. Same seed, schedule and batches, so the same
+    write into that folder the run folder (checkpoint, ``result.json``, ``examples.npz``) of this
+    config stopped there (``stop_epoch``), unless it holds a finished run. Same seed, schedule and batches, so the same
     numbers as training that run on its own, without training its epochs again (the budget
     ladder's lower-rung final runs are prefixes of the top rung's). The evaluation touches
     neither this run's result nor its random state. A resumed run past an epoch skips it.
@@ -318,12 +319,17 @@ def train(
             snapshot is not None
             and epoch < last_epoch
             and not cfg.trial
-            and not _is_finished(snapshot)
+            and not is_finished(snapshot)
         ):
             if not evaluate:
                 metrics, parts = evaluated()
             stopped = copy.deepcopy(state)
-            stopped.history[-1] = {"epoch": epoch, **metrics, **_timings(entry)}
+            stopped.history[-1] = {
+                "epoch": epoch,
+                **metrics,
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+            }
             _write_snapshot(
                 snapshot,
                 replace(cfg, stop_epoch=epoch),
@@ -355,13 +361,10 @@ def _note_target(state: RunState, entry: dict[str, Any], task: Any, cfg: TrainCo
     state.held_target = at_target
 
 
-def _is_finished(run_dir: Path) -> bool:
-    path = run_dir / "result.json"
+def is_finished(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a finished run (its ``result.json`` says so)."""
+    path = Path(run_dir) / "result.json"
     return path.exists() and bool(read_json(path).get("finished"))
-
-
-def _timings(entry: dict[str, Any]) -> dict[str, float]:
-    return {"seconds": entry["seconds"], "cpu_seconds": entry["cpu_seconds"]}
 
 
 def _write_snapshot(

@@ -528,7 +528,8 @@ def _speed(
         return f"{b / max(c, 1e-9):.1f}x ({arm})"
 
     solving = next((e for e in conv if e["solved"]), None)
-    at_best = next((e for e in conv if statistics.fmean(e["test"]) >= best), None)
+    # reaching a best of 0 says nothing (every run has it)
+    at_best = next((e for e in conv if best > 0 and statistics.fmean(e["test"]) >= best), None)
     return {
         "task": task,
         "split": split,

@@ -737,7 +737,7 @@ def _finish(summary: dict[str, Any], out: Path, final_seeds: int, at_once: int) 
 
     Rungs that select one trial at different epochs share their training: its latest epoch's
     runs go first and write the earlier epochs' runs as they pass them (``train``'s
-    ``snapshots``, listed in ``final/<trial>/snapshots.json``), so the ladder's final runs cost
+    ``snapshots``, listed in the latest epoch's ``final/<folder>/snapshots.json``), so the ladder's final runs cost
     the top rung's only; any the snapshots missed (a run resumed past them) train on their own."""
     by_id = {t["id"]: t for t in summary["trials"]}
     keys: list[str | None] = []  # per rung: its final runs' folder under final/
