@@ -309,7 +309,7 @@ def train(
         last_epoch = cfg.epochs if cfg.stop_epoch is None else cfg.stop_epoch
         evaluate = epoch == last_epoch or (not cfg.eval_last_only and epoch % cfg.eval_every == 0)
         metrics, parts = evaluated() if evaluate else ({}, [])
-        entry = {"epoch": epoch, **metrics, "seconds": seconds, "cpu_seconds": cpu_seconds}
+        entry = _history_entry(epoch, metrics, seconds, cpu_seconds)
         state.history.append(entry)
         state.epoch = epoch
         if evaluate:
@@ -324,12 +324,7 @@ def train(
             if not evaluate:
                 metrics, parts = evaluated()
             stopped = copy.deepcopy(state)
-            stopped.history[-1] = {
-                "epoch": epoch,
-                **metrics,
-                "seconds": seconds,
-                "cpu_seconds": cpu_seconds,
-            }
+            stopped.history[-1] = _history_entry(epoch, metrics, seconds, cpu_seconds)
             _write_snapshot(
                 snapshot,
                 replace(cfg, stop_epoch=epoch),
@@ -351,6 +346,14 @@ def train(
         if state.finished:
             break
     return result
+
+
+def _history_entry(
+    epoch: int, metrics: dict[str, Any], seconds: float, cpu_seconds: float
+) -> dict[str, Any]:
+    """One epoch's entry in a run's history: its metrics (none when not evaluated), then the
+    epoch's training wall and CPU seconds."""
+    return {"epoch": epoch, **metrics, "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def _note_target(state: RunState, entry: dict[str, Any], task: Any, cfg: TrainConfig) -> None:
